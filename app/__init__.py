@@ -1,0 +1,93 @@
+"""Bright Kitchen web application: `create_app(config)` binds every subsystem."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from config import Config, load_config
+
+
+def create_app(config: Config | None = None) -> Flask:
+    from app import cli, errors, secrets
+    from app.api import init_app as init_api
+    from app.extensions import db, migrate, socketio
+    from app.realtime import init_app as init_realtime
+    from app.web import init_app as init_web
+
+    config = config or load_config()
+    if config.ENV_NAME != "production":
+        secrets.ensure_local_secrets(config)
+    Path(config.INSTANCE_PATH).mkdir(parents=True, exist_ok=True)
+
+    app = Flask(__name__, instance_path=config.INSTANCE_PATH, instance_relative_config=False)
+    app.config.from_mapping(config.to_flask())
+    app.config["BK_CONFIG"] = config
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"connect_args": {"timeout": 30}})
+    else:
+        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+
+    _configure_logging(app)
+    db.init_app(app)
+    migrate.init_app(
+        app,
+        db,
+        directory=str(Path(__file__).resolve().parent.parent / "migrations"),
+        render_as_batch=True,
+        compare_type=True,
+    )
+    socketio.init_app(
+        app,
+        async_mode="threading",
+        message_queue=app.config.get("REDIS_URL"),
+        cors_allowed_origins=[],
+    )
+    init_api(app)
+    # After the API: its own HTTP error handler is replaced by ours (one JSON error shape).
+    errors.init_app(app)
+    init_web(app)
+    init_realtime(app)
+    cli.init_app(app)
+    return app
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, connection_record) -> None:  # type: ignore[no-untyped-def]
+    """WAL and enforced foreign keys on every SQLite connection."""
+    import sqlite3
+
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+
+def _configure_logging(app: Flask) -> None:
+    from app.secrets import redact
+
+    class RedactingFilter(logging.Filter):
+        """Strip credentials from every log line, whatever logged it."""
+
+        def filter(self, record: logging.LogRecord) -> bool:
+            message = record.getMessage()
+            cleaned = redact(message)
+            if cleaned != message:
+                record.msg, record.args = cleaned, None
+            return True
+
+    root = logging.getLogger()
+    if not any(isinstance(f, RedactingFilter) for f in root.filters):
+        root.addFilter(RedactingFilter())
+    for handler in root.handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
+    app.logger.addFilter(RedactingFilter())

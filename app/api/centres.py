@@ -1,0 +1,37 @@
+"""Centres as every signed-in role sees them, within that role's scope."""
+
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+
+from app.api.schemas import CameraOut, CentreOut
+from app.api.security import auth_required, current_user
+from app.services import centres as centre_service
+
+blp = Blueprint("centres", __name__, description="托管机构（按角色范围可见）")
+
+
+@blp.get("/centres")
+@auth_required()
+@blp.response(200, CentreOut(many=True))
+def list_centres():
+    """Centres the user may see: linked (parent), own (operator), jurisdiction (inspector),
+    assigned (technician), all (admin)."""
+    return centre_service.list_centres(current_user())
+
+
+@blp.get("/centres/<int:centre_id>")
+@auth_required()
+@blp.response(200, CentreOut)
+@blp.alt_response(404, response="NotFound")
+def get_centre(centre_id: int):
+    return centre_service.get_centre(current_user(), centre_id)
+
+
+@blp.get("/centres/<int:centre_id>/cameras")
+@auth_required()
+@blp.response(200, CameraOut(many=True))
+@blp.alt_response(404, response="NotFound")
+def list_cameras(centre_id: int):
+    """The centre's cameras (parents: rooms shown to parents only). Never the stream URL."""
+    return centre_service.cameras_for(current_user(), centre_id)

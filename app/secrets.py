@@ -1,0 +1,67 @@
+"""Encryption of secrets at rest (RTSP credentials) and redaction for display and logs."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from flask import current_app
+
+from config import Config
+
+# Credentials inside any URL-like text: scheme://user:pass@host → scheme://***@host.
+_CREDENTIALS_RE = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
+
+
+def redact(text: str) -> str:
+    """Strip credentials from every URL in a text (log lines, ffmpeg stderr, errors)."""
+    return _CREDENTIALS_RE.sub(r"\g<scheme>***@", text)
+
+
+def redact_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, ""))
+
+
+def _fernet(keys: str) -> MultiFernet:
+    return MultiFernet([Fernet(k.strip().encode()) for k in keys.split(",") if k.strip()])
+
+
+def encrypt_secret(plaintext: str) -> str:
+    return _fernet(current_app.config["CREDENTIALS_KEYS"]).encrypt(plaintext.encode()).decode()
+
+
+def decrypt_secret(token: str) -> str:
+    try:
+        return _fernet(current_app.config["CREDENTIALS_KEYS"]).decrypt(token.encode()).decode()
+    except InvalidToken as exc:
+        raise RuntimeError("stored secret cannot be decrypted with the configured keys") from exc
+
+
+def ensure_local_secrets(config: Config) -> None:
+    """Outside production, create SECRET_KEY and CREDENTIALS_KEYS once in the instance folder
+    so the embedded default needs no setup and keeps its keys across restarts."""
+    if config.SECRET_KEY and config.CREDENTIALS_KEYS:
+        return
+    path = Path(config.INSTANCE_PATH) / "secrets.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        stored = json.loads(path.read_text())
+    else:
+        stored = {
+            "SECRET_KEY": secrets.token_urlsafe(48),
+            "CREDENTIALS_KEYS": Fernet.generate_key().decode(),
+        }
+        path.write_text(json.dumps(stored))
+        path.chmod(0o600)
+    config.SECRET_KEY = config.SECRET_KEY or stored["SECRET_KEY"]
+    config.CREDENTIALS_KEYS = config.CREDENTIALS_KEYS or stored["CREDENTIALS_KEYS"]

@@ -1,0 +1,54 @@
+"""Creating accounts (admin CLI, demo data)."""
+
+from __future__ import annotations
+
+from flask import current_app
+from sqlalchemy import select
+
+from app.errors import Conflict, Forbidden, Unprocessable
+from app.extensions import db
+from app.models import Role, User
+from app.services import audit
+from app.services.auth import hash_password
+from app.services.base import transaction
+
+MIN_PASSWORD_LENGTH = 10
+
+
+def add_staff_user(
+    *,
+    username: str,
+    password: str,
+    role: Role,
+    display_name: str,
+    agency_id: int | None = None,
+    centre_id: int | None = None,
+    phone: str | None = None,
+) -> User:
+    """Add a user with a password inside the caller's transaction."""
+    if role is Role.PARENT and not current_app.config["DEMO_MODE"]:
+        raise Forbidden("家长账号只能通过微信登录，不能设置密码")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise Unprocessable(f"密码至少 {MIN_PASSWORD_LENGTH} 位", field="password")
+    if db.session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise Conflict(f"用户名 {username} 已存在", field="username")
+    user = User(
+        username=username,
+        password_hash=hash_password(password),
+        role=role,
+        display_name=display_name,
+        agency_id=agency_id,
+        centre_id=centre_id,
+        phone=phone,
+    )
+    db.session.add(user)
+    db.session.flush()
+    audit.record("user.created", object_type="user", object_id=user.id, role=role.value)
+    return user
+
+
+def create_admin(username: str, password: str) -> User:
+    with transaction():
+        return add_staff_user(
+            username=username, password=password, role=Role.ADMIN, display_name="系统管理员"
+        )

@@ -1,0 +1,39 @@
+"""wechatpy API clients pointed at a configurable base URL.
+
+wechatpy hard-codes the platform host in its modules, so overriding `API_BASE_URL` alone misses
+calls. Mounting an adapter on the client's `requests.Session` that rewrites the origin keeps
+every path and query exactly as wechatpy builds them, which is what local stubs need.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from requests.adapters import HTTPAdapter
+from wechatpy import WeChatClient
+
+WECHAT_ORIGIN = "https://api.weixin.qq.com"
+
+
+class OriginRewriteAdapter(HTTPAdapter):
+    def __init__(self, origin_from: str, origin_to: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.origin_from = origin_from.rstrip("/")
+        self.origin_to = origin_to.rstrip("/")
+
+    def send(self, request, **kwargs):  # type: ignore[no-untyped-def]
+        if request.url.startswith(self.origin_from):
+            request.url = self.origin_to + request.url[len(self.origin_from) :]
+        return super().send(request, **kwargs)
+
+
+def point_at(client: Any, api_base: str, origin: str = WECHAT_ORIGIN) -> Any:
+    """Send the client's calls for `origin` to `api_base` (no-op for the real host)."""
+    if api_base.rstrip("/") != origin:
+        client._http.mount(origin + "/", OriginRewriteAdapter(origin, api_base))
+    return client
+
+
+def wechat_client(appid: str, secret: str, api_base: str, timeout: float) -> WeChatClient:
+    client = WeChatClient(appid, secret, timeout=timeout)
+    return point_at(client, api_base)

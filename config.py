@@ -1,0 +1,164 @@
+"""Configuration classes, read from environment variables when the app is created.
+
+Nothing here runs at import time: `Config.from_env()` builds a config object when asked, so
+tests can pass their own. Production refuses to start without its secrets.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+BASE_DIR = Path(__file__).resolve().parent
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot be used (e.g. production without a secret)."""
+
+
+def _env_bool(value: str) -> bool:
+    if value.strip().lower() in {"1", "true", "yes", "on"}:
+        return True
+    if value.strip().lower() in {"0", "false", "no", "off", ""}:
+        return False
+    raise ConfigError(f"not a boolean: {value!r}")
+
+
+@dataclass
+class Config:
+    """Settings shared by every environment. Upper-case names become Flask config keys."""
+
+    ENV_NAME: str = "development"
+    DEBUG: bool = False
+    TESTING: bool = False
+    SECRET_KEY: str | None = None
+    # Fernet keys (comma-separated, newest first) that encrypt RTSP credentials at rest.
+    CREDENTIALS_KEYS: str | None = None
+    INSTANCE_PATH: str = str(BASE_DIR / "instance")
+    DATABASE_URL: str | None = None
+    REDIS_URL: str | None = None
+    # JSON bodies and uploads above this are refused with 413.
+    MAX_CONTENT_LENGTH: int = 16 * 1024 * 1024
+    ACCESS_TOKEN_TTL_S: int = 15 * 60
+    REFRESH_TOKEN_TTL_S: int = 30 * 24 * 3600
+    JWT_ISSUER: str = "bright-kitchen"
+    LOGIN_MAX_FAILURES: int = 5
+    LOGIN_LOCKOUT_S: int = 15 * 60
+    WECHAT_APP_ID: str | None = None
+    WECHAT_APP_SECRET: str | None = None
+    WECHAT_TOKEN: str | None = None
+    WECHAT_AES_KEY: str | None = None
+    # Mini-program (wx.login → code2session) credentials.
+    WXA_APP_ID: str | None = None
+    WXA_APP_SECRET: str | None = None
+    # Base URL of the WeChat API; tests point it at a local stub.
+    WECHAT_API_BASE: str = "https://api.weixin.qq.com"
+    WECHAT_HTTP_TIMEOUT_S: float = 5.0
+    DEMO_MODE: bool = False
+    DEMO_PASSWORD: str = "bk-demo-2026"
+    PUBLIC_URL: str = "http://127.0.0.1:5000"
+    HLS_ROOT: str = str(BASE_DIR / "hls")
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def SQLALCHEMY_DATABASE_URI(self) -> str:  # noqa: N802 - Flask config key
+        if self.DATABASE_URL:
+            url = self.DATABASE_URL
+            # Accept the common libpq spellings and use the psycopg 3 driver.
+            for prefix in ("postgres://", "postgresql://"):
+                if url.startswith(prefix):
+                    return "postgresql+psycopg://" + url[len(prefix) :]
+            return url
+        return "sqlite:///" + str(Path(self.INSTANCE_PATH) / "bright_kitchen.sqlite3")
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Config:
+        """Build a config from environment variables (typed by the field annotations)."""
+        environ = dict(os.environ if environ is None else environ)
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name == "extra" or f.name not in environ:
+                continue
+            raw = environ[f.name]
+            kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+            try:
+                if kind.startswith("bool"):
+                    values[f.name] = _env_bool(raw)
+                elif kind.startswith("int"):
+                    values[f.name] = int(raw)
+                elif kind.startswith("float"):
+                    values[f.name] = float(raw)
+                else:
+                    values[f.name] = raw
+            except ValueError as exc:
+                raise ConfigError(f"{f.name}: {exc}") from exc
+        values.update(overrides)
+        config = cls(**values)
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        """Check the settings; subclasses tighten this."""
+
+    def to_flask(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
+        out["SQLALCHEMY_DATABASE_URI"] = self.SQLALCHEMY_DATABASE_URI
+        out.update(self.extra)
+        return out
+
+
+@dataclass
+class DevelopmentConfig(Config):
+    """The embedded default: SQLite in the instance folder, demo data allowed."""
+
+    ENV_NAME: str = "development"
+    DEMO_MODE: bool = True
+
+
+@dataclass
+class TestingConfig(Config):
+    ENV_NAME: str = "testing"
+    TESTING: bool = True
+    DEMO_MODE: bool = True
+    SECRET_KEY: str | None = "test-secret-key-that-is-long-enough-for-hs256"
+    # A fixed Fernet key so tests are repeatable; never used outside tests.
+    CREDENTIALS_KEYS: str | None = "8rgvJ0i6cC2mKxJgWm0HKzqJ8Q6m0yA1zD0b3V0tW3c="
+    WXA_APP_ID: str | None = "wx-test-miniprogram"
+    WXA_APP_SECRET: str | None = "wxa-test-secret"
+
+
+@dataclass
+class ProductionConfig(Config):
+    ENV_NAME: str = "production"
+    DEMO_MODE: bool = False
+
+    def validate(self) -> None:
+        missing = [
+            name
+            for name in ("SECRET_KEY", "CREDENTIALS_KEYS", "DATABASE_URL")
+            if not getattr(self, name)
+        ]
+        if missing:
+            raise ConfigError("production needs these settings: " + ", ".join(missing))
+        if len(self.SECRET_KEY or "") < 32:
+            raise ConfigError("SECRET_KEY must be at least 32 characters in production")
+        if self.DEMO_MODE:
+            raise ConfigError("DEMO_MODE cannot be on in production")
+
+
+CONFIGS: dict[str, type[Config]] = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}
+
+
+def load_config(environ: dict[str, str] | None = None, **overrides: Any) -> Config:
+    """Pick the config class by `BK_ENV` (development by default) and read the environment."""
+    env = dict(os.environ if environ is None else environ)
+    name = env.get("BK_ENV", "development")
+    if name not in CONFIGS:
+        raise ConfigError(f"BK_ENV must be one of {sorted(CONFIGS)}, not {name!r}")
+    return CONFIGS[name].from_env(env, **overrides)
