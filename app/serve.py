@@ -1,0 +1,27 @@
+"""Serve the embedded default: `python -m app.serve [--host H] [--port P]`.
+
+One process runs the web app and Socket.IO (threading mode). Production runs gunicorn instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from app import create_app
+from app.extensions import socketio
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=5000)
+    args = parser.parse_args()
+    app = create_app()
+    if app.config["ENV_NAME"] == "production":
+        raise SystemExit("production runs under gunicorn, not the embedded server")
+    # Werkzeug's server is this single-machine default's server; production uses gunicorn.
+    socketio.run(app, host=args.host, port=args.port, allow_unsafe_werkzeug=True)
+
+
+if __name__ == "__main__":
+    main()
