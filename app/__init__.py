@@ -72,22 +72,29 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:  # type: ignor
 
 
 def _configure_logging(app: Flask) -> None:
+    """Strip credentials from every log record of every logger, message and traceback alike.
+
+    A record factory sees each record as it is made, before any handler (ours, gunicorn's,
+    pytest's) formats it, so no handler can print an RTSP password.
+    """
     from app.secrets import redact
 
-    class RedactingFilter(logging.Filter):
-        """Strip credentials from every log line, whatever logged it."""
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, "bk_redacting", False):
+        return
 
-        def filter(self, record: logging.LogRecord) -> bool:
+    def factory(*args, **kwargs) -> logging.LogRecord:  # type: ignore[no-untyped-def]
+        record = previous(*args, **kwargs)
+        try:
             message = record.getMessage()
-            cleaned = redact(message)
-            if cleaned != message:
-                record.msg, record.args = cleaned, None
-            return True
+        except Exception:  # a malformed record is left for logging to report as usual
+            return record
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        if record.exc_info and record.exc_info[0] is not None:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+        return record
 
-    root = logging.getLogger()
-    if not any(isinstance(f, RedactingFilter) for f in root.filters):
-        root.addFilter(RedactingFilter())
-    for handler in root.handlers:
-        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
-            handler.addFilter(RedactingFilter())
-    app.logger.addFilter(RedactingFilter())
+    factory.bk_redacting = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)

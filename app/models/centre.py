@@ -38,7 +38,7 @@ class Centre(Base):
     )
     meal_windows: Mapped[list[MealWindow]] = relationship(
         back_populates="centre",
-        order_by="(MealWindow.weekday, MealWindow.starts_at)",
+        order_by="[MealWindow.weekday.nulls_first(), MealWindow.starts_at]",
         cascade="all, delete-orphan",
     )
     cameras: Mapped[list[Camera]] = relationship(back_populates="centre", order_by="Camera.id")
