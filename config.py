@@ -60,6 +60,11 @@ class Config:
     DEMO_PASSWORD: str = "bk-demo-2026"
     PUBLIC_URL: str = "http://127.0.0.1:5000"
     HLS_ROOT: str = str(BASE_DIR / "hls")
+    # Uploaded photos; defaults to <instance>/uploads.
+    UPLOAD_ROOT: str | None = None
+    UPLOAD_MAX_BYTES: int = 10 * 1024 * 1024
+    # Days an overdue notice waits before it is escalated (supervisor told, on-site visit).
+    ESCALATION_GRACE_DAYS: int = 3
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -105,6 +110,7 @@ class Config:
     def to_flask(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
         out["SQLALCHEMY_DATABASE_URI"] = self.SQLALCHEMY_DATABASE_URI
+        out["UPLOAD_ROOT"] = self.UPLOAD_ROOT or str(Path(self.INSTANCE_PATH) / "uploads")
         out.update(self.extra)
         return out
 

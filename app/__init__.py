@@ -6,14 +6,11 @@ import logging
 from pathlib import Path
 
 from flask import Flask
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
-
 from config import Config, load_config
 
 
 def create_app(config: Config | None = None) -> Flask:
-    from app import cli, errors, secrets
+    from app import cli, database, errors, secrets  # noqa: F401 - database sets up engines
     from app.api import init_app as init_api
     from app.extensions import db, migrate, socketio
     from app.realtime import init_app as init_realtime
@@ -56,19 +53,6 @@ def create_app(config: Config | None = None) -> Flask:
     init_realtime(app)
     cli.init_app(app)
     return app
-
-
-@event.listens_for(Engine, "connect")
-def _sqlite_pragmas(dbapi_connection, connection_record) -> None:  # type: ignore[no-untyped-def]
-    """WAL and enforced foreign keys on every SQLite connection."""
-    import sqlite3
-
-    if isinstance(dbapi_connection, sqlite3.Connection):
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
 
 
 def _configure_logging(app: Flask) -> None:

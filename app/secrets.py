@@ -14,7 +14,9 @@ from flask import current_app
 from config import Config
 
 # Credentials inside any URL-like text: scheme://user:pass@host → scheme://***@host.
-_CREDENTIALS_RE = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
+# Greedy up to the last "@" before the path, as URL parsers (and ffmpeg) split the authority,
+# so a password that itself contains "@" is removed whole.
+_CREDENTIALS_RE = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s]+@")
 
 
 def redact(text: str) -> str:

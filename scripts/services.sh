@@ -3,7 +3,7 @@
 # the test camera, PostgreSQL, Redis, nginx, Chromium and CJK fonts. Idempotent.
 set -euo pipefail
 
-PACKAGES=(ffmpeg postgresql redis-server nginx chromium fonts-noto-cjk)
+PACKAGES=(ffmpeg postgresql redis-server nginx chromium fonts-noto-cjk fonts-wqy-zenhei)
 GST_PACKAGES=(python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base
   gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-x)
 

@@ -19,7 +19,7 @@ ERROR_RESPONSES = {
 
 
 def init_app(app: Flask) -> None:
-    from app.api import auth, centres, health, operator
+    from app.api import auth, centres, health, inspector, notices, operator
     from app.extensions import api
 
     app.config.update(
@@ -49,4 +49,6 @@ def init_app(app: Flask) -> None:
     api.register_blueprint(auth.blp, url_prefix="/api/v1/auth")
     api.register_blueprint(centres.blp, url_prefix="/api/v1")
     api.register_blueprint(operator.blp, url_prefix="/api/v1/operator")
+    api.register_blueprint(inspector.blp, url_prefix="/api/v1/inspector")
+    api.register_blueprint(notices.blp, url_prefix="/api/v1")
     app.register_blueprint(health.bp)

@@ -4,6 +4,16 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, fields, validate
 
+from app.models import (
+    AreaCheckResult,
+    FindingCategory,
+    FollowUpKind,
+    PatrolMode,
+    ReviewMode,
+    Severity,
+)
+from app.services.notices import STATUS_LABELS
+
 
 class StrictSchema(Schema):
     class Meta:
@@ -91,3 +101,160 @@ class CameraOut(Schema):
     status = fields.String(attribute="status.value")
     status_changed_at = fields.DateTime(allow_none=True)
     last_frame_at = fields.DateTime(allow_none=True)
+
+
+# --- patrols, findings, notices ------------------------------------------------------------
+
+
+class PatrolStartIn(StrictSchema):
+    centre_id = fields.Integer(required=True)
+    mode = fields.Enum(PatrolMode, by_value=True, required=True)
+
+
+class AreaCheckIn(StrictSchema):
+    result = fields.Enum(AreaCheckResult, by_value=True, required=True)
+    note = fields.String(load_default="", validate=validate.Length(max=2000))
+    snapshot_id = fields.Integer(load_default=None, allow_none=True)
+
+
+class FindingIn(StrictSchema):
+    category = fields.Enum(FindingCategory, by_value=True, required=True)
+    severity = fields.Enum(Severity, by_value=True, required=True)
+    description = fields.String(required=True, validate=validate.Length(min=1, max=4000))
+    area_id = fields.Integer(load_default=None, allow_none=True)
+    snapshot_ids = fields.List(
+        fields.Integer(), load_default=list, validate=validate.Length(max=20)
+    )
+
+
+class PatrolEndIn(StrictSchema):
+    summary = fields.String(load_default="", validate=validate.Length(max=4000))
+
+
+class FindingOut(Schema):
+    id = fields.Integer()
+    centre_id = fields.Integer()
+    patrol_id = fields.Integer(allow_none=True)
+    area_id = fields.Integer(allow_none=True)
+    category = fields.String(attribute="category.value")
+    severity = fields.String(attribute="severity.value")
+    description = fields.String()
+    recorded_at = fields.DateTime()
+    snapshot_ids = fields.Function(lambda f: [s.id for s in f.snapshots])
+
+
+class AreaCheckOut(Schema):
+    area_id = fields.Integer()
+    result = fields.String(attribute="result.value")
+    note = fields.String()
+    snapshot_id = fields.Integer(allow_none=True)
+    checked_at = fields.DateTime()
+
+
+class PatrolOut(Schema):
+    id = fields.Integer()
+    centre_id = fields.Integer()
+    inspector_id = fields.Integer()
+    mode = fields.String(attribute="mode.value")
+    started_at = fields.DateTime()
+    ended_at = fields.DateTime(allow_none=True)
+    summary = fields.String()
+    area_checks = fields.List(fields.Nested(AreaCheckOut))
+    findings = fields.List(fields.Nested(FindingOut))
+
+
+class NoticeDraftIn(StrictSchema):
+    centre_id = fields.Integer(required=True)
+    finding_ids = fields.List(
+        fields.Integer(), required=True, validate=validate.Length(min=1, max=50)
+    )
+    requirements = fields.String(required=True, validate=validate.Length(min=1, max=4000))
+    legal_basis = fields.String(load_default="", validate=validate.Length(max=4000))
+    deadline = fields.Date(load_default=None, allow_none=True)
+    working_days = fields.Integer(
+        load_default=None, allow_none=True, validate=validate.Range(min=1, max=365)
+    )
+
+
+class ReasonIn(StrictSchema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+
+
+class ReviewIn(StrictSchema):
+    mode = fields.Enum(ReviewMode, by_value=True, required=True)
+    note = fields.String(load_default="", validate=validate.Length(max=2000))
+    reason = fields.String(load_default="", validate=validate.Length(max=2000))
+    snapshot_id = fields.Integer(load_default=None, allow_none=True)
+
+
+class FollowUpIn(StrictSchema):
+    kind = fields.Enum(FollowUpKind, by_value=True, required=True)
+    happened_at = fields.AwareDateTime(required=True, default_timezone=None)
+    contact = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    outcome = fields.String(required=True, validate=validate.Length(min=1, max=4000))
+
+
+class RespondForm(Schema):
+    text = fields.String(required=True, validate=validate.Length(min=1, max=4000))
+
+
+class AttachmentOut(Schema):
+    id = fields.Integer()
+    content_type = fields.String()
+    size_bytes = fields.Integer()
+    sha256 = fields.String()
+
+
+class NoticeResponseOut(Schema):
+    id = fields.Integer()
+    round = fields.Integer()
+    text = fields.String()
+    submitted_at = fields.DateTime()
+    reviewed_at = fields.DateTime(allow_none=True)
+    accepted = fields.Boolean(allow_none=True)
+    review_note = fields.String(allow_none=True)
+    photos = fields.List(fields.Nested(AttachmentOut))
+
+
+class NoticeEventOut(Schema):
+    actor_id = fields.Integer(allow_none=True)
+    from_status = fields.Function(lambda e: e.from_status.value if e.from_status else None)
+    to_status = fields.String(attribute="to_status.value")
+    reason = fields.String(allow_none=True)
+    at = fields.DateTime()
+
+
+class FollowUpOut(Schema):
+    id = fields.Integer()
+    kind = fields.String(attribute="kind.value")
+    happened_at = fields.DateTime()
+    contact = fields.String()
+    outcome = fields.String()
+    recorded_by_id = fields.Integer()
+
+
+class NoticeOut(Schema):
+    id = fields.Integer()
+    number = fields.String(allow_none=True)
+    centre_id = fields.Integer()
+    agency_id = fields.Integer()
+    status = fields.String(attribute="status.value")
+    status_label = fields.Function(lambda n: STATUS_LABELS[n.status])
+    requirements = fields.String()
+    legal_basis = fields.String()
+    deadline = fields.Date(allow_none=True)
+    deadline_working_days = fields.Integer(allow_none=True)
+    deadline_provisional = fields.Boolean()
+    issued_at = fields.DateTime(allow_none=True)
+    acknowledged_at = fields.DateTime(allow_none=True)
+    responded_at = fields.DateTime(allow_none=True)
+    closed_at = fields.DateTime(allow_none=True)
+    review_mode = fields.Function(lambda n: n.review_mode.value if n.review_mode else None)
+    review_snapshot_id = fields.Integer(allow_none=True)
+    findings = fields.List(fields.Nested(FindingOut))
+
+
+class NoticeDetailOut(NoticeOut):
+    history = fields.List(fields.Nested(NoticeEventOut))
+    responses = fields.List(fields.Nested(NoticeResponseOut))
+    follow_ups = fields.List(fields.Nested(FollowUpOut))

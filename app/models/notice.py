@@ -133,6 +133,7 @@ class NoticeResponse(Base):
     review_note: Mapped[str | None] = mapped_column(Text)
 
     notice: Mapped[RectificationNotice] = relationship(back_populates="responses")
+    photos: Mapped[list[Attachment]] = relationship(order_by="Attachment.id")  # noqa: F821
 
 
 class FollowUp(Base):

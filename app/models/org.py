@@ -50,8 +50,11 @@ class User(Base):
             "role <> 'inspector' OR agency_id IS NOT NULL", name="inspector_has_agency"
         ),
         CheckConstraint("role <> 'operator' OR centre_id IS NOT NULL", name="operator_has_centre"),
+        # Any one identity will do: a password login, the official account, the
+        # mini-program (a parent's first `wx.login` creates a user with only this) or WeCom.
         CheckConstraint(
-            "username IS NOT NULL OR wechat_openid IS NOT NULL OR wecom_userid IS NOT NULL",
+            "username IS NOT NULL OR wechat_openid IS NOT NULL OR wxa_openid IS NOT NULL"
+            " OR wecom_userid IS NOT NULL",
             name="has_login",
         ),
     )

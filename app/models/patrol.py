@@ -47,6 +47,8 @@ class Snapshot(Base):
     taken_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     patrol_id: Mapped[int | None] = mapped_column(ForeignKey("patrols.id"), index=True)
 
+    camera: Mapped[Camera] = relationship()  # noqa: F821
+
 
 class PatrolAreaCheck(Base):
     """What the inspector saw in one room during a patrol."""

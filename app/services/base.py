@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from app.database import write_transaction
 from app.extensions import db
 
 EventSubscriber = Callable[[str, dict[str, Any]], None]
@@ -17,14 +18,23 @@ _subscribers: list[EventSubscriber] = []
 
 @contextmanager
 def transaction() -> Iterator[Session]:
-    """One write path = one transaction: commit on success, roll back everything on error."""
-    session = db.session
+    """One write path = one transaction: commit on success, roll back everything on error.
+
+    On SQLite the transaction takes the write lock when it begins (see app.database), so a
+    read transaction left open by the request (e.g. loading the signed-in user) is ended first.
+    """
+    session = db.session()  # the Session behind the scoped proxy
+    if session.get_bind().dialect.name == "sqlite" and session.in_transaction():
+        session.commit()
+    token = write_transaction.set(True)
     try:
         yield session
         session.commit()
     except BaseException:
         session.rollback()
         raise
+    finally:
+        write_transaction.reset(token)
 
 
 def publish(name: str, **data: Any) -> None:

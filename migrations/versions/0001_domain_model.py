@@ -230,7 +230,7 @@ def upgrade():
     sa.Column('created_at', app.models.base.UTCDateTime(timezone=True), nullable=False),
     sa.CheckConstraint("role <> 'inspector' OR agency_id IS NOT NULL", name=op.f('ck_users_inspector_has_agency')),
     sa.CheckConstraint("role <> 'operator' OR centre_id IS NOT NULL", name=op.f('ck_users_operator_has_centre')),
-    sa.CheckConstraint('username IS NOT NULL OR wechat_openid IS NOT NULL OR wecom_userid IS NOT NULL', name=op.f('ck_users_has_login')),
+    sa.CheckConstraint('username IS NOT NULL OR wechat_openid IS NOT NULL OR wxa_openid IS NOT NULL OR wecom_userid IS NOT NULL', name=op.f('ck_users_has_login')),
     sa.ForeignKeyConstraint(['agency_id'], ['agencies.id'], name=op.f('fk_users_agency_id_agencies')),
     sa.ForeignKeyConstraint(['centre_id'], ['centres.id'], name=op.f('fk_users_centre_id_centres')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_users')),

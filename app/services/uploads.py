@@ -1,0 +1,103 @@
+"""Photos from operators and parents: type sniffed from the bytes (never the file name or the
+client's content type), size-limited, stored content-addressed under the instance folder."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import current_app
+from PIL import Image, UnidentifiedImageError
+
+from app.errors import Unprocessable
+from app.models import Attachment, AttachmentKind
+
+ALLOWED_FORMATS = {
+    "JPEG": ("image/jpeg", "jpg"),
+    "PNG": ("image/png", "png"),
+    "WEBP": ("image/webp", "webp"),
+}
+MAX_PIXELS = 50_000_000  # refuse decompression bombs before decoding
+
+
+@dataclass(frozen=True)
+class Photo:
+    data: bytes
+    filename: str = ""
+
+
+@dataclass(frozen=True)
+class CheckedPhoto:
+    data: bytes
+    sha256: str
+    content_type: str
+    extension: str
+
+
+def check_photos(photos: list[Photo], max_count: int) -> list[CheckedPhoto]:
+    """Validate every photo before anything is written: all pass or the request fails."""
+    if len(photos) > max_count:
+        raise Unprocessable(f"最多上传 {max_count} 张照片", field="photos")
+    limit = current_app.config["UPLOAD_MAX_BYTES"]
+    checked = []
+    for index, photo in enumerate(photos, start=1):
+        label = photo.filename or f"第 {index} 张照片"
+        if not photo.data:
+            raise Unprocessable(f"{label}是空文件", field="photos")
+        if len(photo.data) > limit:
+            raise Unprocessable(
+                f"{label}超过 {limit // (1024 * 1024)} MB 的大小限制", field="photos"
+            )
+        try:
+            with Image.open(io.BytesIO(photo.data)) as image:
+                fmt = image.format
+                if image.width * image.height > MAX_PIXELS:
+                    raise Unprocessable(f"{label}尺寸过大", field="photos")
+                image.verify()
+        except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as exc:
+            raise Unprocessable(f"{label}不是可识别的图片", field="photos") from exc
+        if fmt not in ALLOWED_FORMATS:
+            raise Unprocessable(f"{label}格式不支持，请上传 JPG、PNG 或 WebP", field="photos")
+        content_type, extension = ALLOWED_FORMATS[fmt]
+        checked.append(
+            CheckedPhoto(
+                photo.data, hashlib.sha256(photo.data).hexdigest(), content_type, extension
+            )
+        )
+    return checked
+
+
+def store(photo: CheckedPhoto, uploaded_by_id: int | None, **owner: int) -> Attachment:
+    """Write the file (atomically, content-addressed) and return its unsaved Attachment row.
+
+    The file is written before the row commits; if the transaction then fails, the file is an
+    unreferenced duplicate-safe blob, never a row pointing at nothing.
+    """
+    root = Path(current_app.config["UPLOAD_ROOT"])
+    relative = Path(photo.sha256[:2]) / f"{photo.sha256}.{photo.extension}"
+    target = root / relative
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".upload-")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(photo.data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    return Attachment(
+        kind=AttachmentKind.PHOTO,
+        content_type=photo.content_type,
+        size_bytes=len(photo.data),
+        sha256=photo.sha256,
+        path=str(relative),
+        uploaded_by_id=uploaded_by_id,
+        **owner,
+    )
+
+
+def open_attachment(attachment: Attachment) -> Path:
+    return Path(current_app.config["UPLOAD_ROOT"]) / attachment.path

@@ -1,0 +1,588 @@
+"""The patrol → rectification notice → follow-up → review loop, through the API as the
+inspector and the operator use it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import os
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from pypdf import PdfReader
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import (
+    AreaKind,
+    Attachment,
+    Channel,
+    NoticeEvent,
+    Notification,
+    Patrol,
+    RectificationNotice,
+)
+from app.services import base as events
+from app.services import notices
+from tests import factories as f
+
+
+def png(color: str = "red", size: tuple[int, int] = (64, 48)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def noisy_png(width: int, height: int) -> bytes:
+    """A photo-like PNG that does not compress away."""
+    buffer = io.BytesIO()
+    Image.frombytes("RGB", (width, height), os.urandom(width * height * 3)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def loop(app, client):
+    meilan = f.district("美兰区")
+    market = f.agency(meilan, prefix="美兰市监整")
+    market.chat_destinations = {"wecom_robot": "meilan-market", "dingtalk_robot": "meilan-ding"}
+    centre = f.centre(meilan, "阳光小树苗托管中心")
+    other_centre = f.centre(meilan, "启航午托部")
+    inspector = f.inspector_of(market)
+    inspector.wecom_userid = "wang.jianguan"
+    operator = f.operator_of(centre)
+    operator.wechat_openid = "o-operator-openid"
+    db.session.commit()
+    return {
+        "centre": centre,
+        "other_centre": other_centre,
+        "agency": market,
+        "inspector": inspector,
+        "operator": operator,
+        "inspector_h": f.login(client, inspector.username),
+        "operator_h": f.login(client, operator.username),
+    }
+
+
+@pytest.fixture
+def published():
+    seen: list[tuple[str, dict]] = []
+
+    def capture(name: str, data: dict) -> None:
+        seen.append((name, data))
+
+    events.subscribe(capture)
+    yield seen
+    events.unsubscribe(capture)
+
+
+def patrol_with_finding(client, loop) -> int:
+    """An inspector patrols the four rooms remotely and finds an uncovered bin in the kitchen."""
+    h = loop["inspector_h"]
+    centre = loop["centre"]
+    patrol = client.post(
+        "/api/v1/inspector/patrols", json={"centre_id": centre.id, "mode": "remote"}, headers=h
+    )
+    assert patrol.status_code == 201, patrol.get_json()
+    patrol_id = patrol.get_json()["id"]
+    rooms = {a.kind: a.id for a in centre.areas}
+    for kind in (AreaKind.PREP, AreaKind.STORAGE, AreaKind.WASHING):
+        response = client.put(
+            f"/api/v1/inspector/patrols/{patrol_id}/areas/{rooms[kind]}",
+            json={"result": "ok"},
+            headers=h,
+        )
+        assert response.status_code == 200
+    finding = client.post(
+        f"/api/v1/inspector/patrols/{patrol_id}/findings",
+        json={
+            "category": "hygiene",
+            "severity": "II",
+            "description": "操作间垃圾桶未加盖",
+            "area_id": rooms[AreaKind.COOKING],
+        },
+        headers=h,
+    )
+    assert finding.status_code == 201, finding.get_json()
+    ended = client.post(
+        f"/api/v1/inspector/patrols/{patrol_id}/end", json={"summary": "一处问题"}, headers=h
+    )
+    assert ended.status_code == 200
+    results = {c["area_id"]: c["result"] for c in ended.get_json()["area_checks"]}
+    assert results[rooms[AreaKind.COOKING]] == "finding"
+    assert list(results.values()).count("ok") == 3
+    return finding.get_json()["id"]
+
+
+def draft(client, loop, finding_id: int, **deadline) -> dict:
+    body = {
+        "centre_id": loop["centre"].id,
+        "finding_ids": [finding_id],
+        "requirements": "立即为垃圾桶加盖，并建立每日检查制度。",
+        "legal_basis": "《中华人民共和国食品安全法》第五十四条",
+        **(deadline or {"working_days": 5}),
+    }
+    response = client.post("/api/v1/inspector/notices", json=body, headers=loop["inspector_h"])
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def issued_notice(client, loop, **deadline) -> dict:
+    finding_id = patrol_with_finding(client, loop)
+    notice = draft(client, loop, finding_id, **deadline)
+    response = client.post(
+        f"/api/v1/inspector/notices/{notice['id']}/issue", headers=loop["inspector_h"]
+    )
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def test_the_whole_loop_from_patrol_finding_to_verified(client, loop, published):
+    ih, oh = loop["inspector_h"], loop["operator_h"]
+    notice = issued_notice(client, loop)
+    year = notices.local_today().year
+    assert notice["number"] == f"美兰市监整〔{year}〕1号"
+    assert notice["status"] == "issued"
+    assert notice["deadline"] is not None
+    nid = notice["id"]
+
+    inbox = client.get("/api/v1/notices", headers=oh).get_json()
+    assert [n["number"] for n in inbox] == [notice["number"]]
+
+    ack = client.post(f"/api/v1/notices/{nid}/acknowledge", headers=oh)
+    assert ack.get_json()["status"] == "acknowledged"
+
+    first = client.post(
+        f"/api/v1/notices/{nid}/responses",
+        data={"text": "已为垃圾桶加盖", "photos": [(io.BytesIO(png()), "bin.png")]},
+        headers=oh,
+        content_type="multipart/form-data",
+    )
+    assert first.status_code == 201, first.get_json()
+    assert first.get_json()["round"] == 1
+    assert len(first.get_json()["photos"]) == 1
+
+    returned = client.post(
+        f"/api/v1/inspector/notices/{nid}/return",
+        json={"mode": "live_video", "reason": "照片看不清桶盖，请补拍"},
+        headers=ih,
+    )
+    assert returned.get_json()["status"] == "returned"
+
+    second = client.post(
+        f"/api/v1/notices/{nid}/responses",
+        data={"text": "补拍桶盖照片", "photos": [(io.BytesIO(png("blue")), "lid.png")]},
+        headers=oh,
+        content_type="multipart/form-data",
+    )
+    assert second.get_json()["round"] == 2
+
+    verified = client.post(
+        f"/api/v1/inspector/notices/{nid}/verify",
+        json={"mode": "live_video", "note": "视频复查已整改"},
+        headers=ih,
+    )
+    body = verified.get_json()
+    assert body["status"] == "verified"
+    assert body["review_mode"] == "live_video"
+    assert body["closed_at"] is not None
+    assert [(h["from_status"], h["to_status"]) for h in body["history"]] == [
+        (None, "draft"),
+        ("draft", "issued"),
+        ("issued", "acknowledged"),
+        ("acknowledged", "responded"),
+        ("responded", "returned"),
+        ("returned", "responded"),
+        ("responded", "verified"),
+    ]
+    assert body["history"][4]["reason"] == "照片看不清桶盖，请补拍"
+    assert [(r["round"], r["accepted"]) for r in body["responses"]] == [(1, False), (2, True)]
+    names = [name for name, _ in published if name.startswith("notice.")]
+    assert names == [
+        "notice.issued",
+        "notice.acknowledged",
+        "notice.responded",
+        "notice.returned",
+        "notice.responded",
+        "notice.verified",
+    ]
+
+
+def test_issuing_tells_the_operator_in_chat_and_the_agency_groups(client, loop):
+    notice = issued_notice(client, loop)
+    rows = db.session.scalars(
+        select(Notification).where(Notification.event == "notice.issued")
+    ).all()
+    targets = {(r.channel, r.recipient_id, r.destination) for r in rows}
+    assert targets == {
+        (Channel.WECHAT_MP, loop["operator"].id, None),
+        (Channel.WECOM_ROBOT, None, "meilan-market"),
+        (Channel.DINGTALK_ROBOT, None, "meilan-ding"),
+    }
+    assert all(r.payload["number"] == notice["number"] for r in rows)
+
+
+def test_an_answer_tells_the_issuing_inspector_in_wecom(client, loop):
+    notice = issued_notice(client, loop)
+    client.post(
+        f"/api/v1/notices/{notice['id']}/responses",
+        data={"text": "已整改"},
+        headers=loop["operator_h"],
+        content_type="multipart/form-data",
+    )
+    row = db.session.scalar(
+        select(Notification).where(
+            Notification.event == "notice.responded", Notification.channel == Channel.WECOM_APP
+        )
+    )
+    assert row is not None and row.recipient_id == loop["inspector"].id
+
+
+def test_numbers_are_per_agency_and_sequential(client, loop):
+    first = issued_notice(client, loop)
+    second = issued_notice(client, loop)
+    year = notices.local_today().year
+    assert (first["number"], second["number"]) == (
+        f"美兰市监整〔{year}〕1号",
+        f"美兰市监整〔{year}〕2号",
+    )
+
+
+@pytest.mark.parametrize(
+    ("action", "body"),
+    [
+        ("verify", {"mode": "on_site"}),
+        ("return", {"mode": "on_site", "reason": "不合格"}),
+    ],
+)
+def test_reviewing_a_notice_not_yet_answered_is_409_with_the_current_state(
+    client, loop, action, body
+):
+    notice = issued_notice(client, loop)
+    response = client.post(
+        f"/api/v1/inspector/notices/{notice['id']}/{action}", json=body, headers=loop["inspector_h"]
+    )
+    assert response.status_code == 409
+    assert response.get_json()["current_status"] == "issued"
+    assert "已下发" in response.get_json()["message"]
+
+
+def test_issuing_twice_is_409_and_takes_no_second_number(client, loop):
+    notice = issued_notice(client, loop)
+    again = client.post(
+        f"/api/v1/inspector/notices/{notice['id']}/issue", headers=loop["inspector_h"]
+    )
+    assert again.status_code == 409
+    assert again.get_json()["current_status"] == "issued"
+    assert db.session.scalar(select(func.max(RectificationNotice.seq))) == 1
+
+
+def test_acknowledging_twice_is_409(client, loop):
+    notice = issued_notice(client, loop)
+    url = f"/api/v1/notices/{notice['id']}/acknowledge"
+    assert client.post(url, headers=loop["operator_h"]).status_code == 200
+    second = client.post(url, headers=loop["operator_h"])
+    assert second.status_code == 409
+    assert second.get_json()["current_status"] == "acknowledged"
+
+
+def test_a_verified_notice_cannot_be_answered_again(client, loop):
+    notice = issued_notice(client, loop)
+    nid = notice["id"]
+    client.post(
+        f"/api/v1/notices/{nid}/responses",
+        data={"text": "已整改"},
+        headers=loop["operator_h"],
+        content_type="multipart/form-data",
+    )
+    client.post(
+        f"/api/v1/inspector/notices/{nid}/verify",
+        json={"mode": "on_site"},
+        headers=loop["inspector_h"],
+    )
+    late = client.post(
+        f"/api/v1/notices/{nid}/responses",
+        data={"text": "再补充"},
+        headers=loop["operator_h"],
+        content_type="multipart/form-data",
+    )
+    assert late.status_code == 409
+    assert late.get_json()["current_status"] == "verified"
+
+
+def test_the_operator_cannot_issue_or_verify(client, loop):
+    notice = issued_notice(client, loop)
+    for action in ("issue", "verify"):
+        response = client.post(
+            f"/api/v1/inspector/notices/{notice['id']}/{action}",
+            json={"mode": "on_site"} if action == "verify" else None,
+            headers=loop["operator_h"],
+        )
+        assert response.status_code == 403
+
+
+def test_the_inspector_cannot_answer_for_the_operator(client, loop):
+    notice = issued_notice(client, loop)
+    response = client.post(
+        f"/api/v1/notices/{notice['id']}/acknowledge", headers=loop["inspector_h"]
+    )
+    assert response.status_code == 403
+    assert response.get_json()["reason"] == "role"
+
+
+def test_the_operator_of_another_centre_cannot_see_or_acknowledge(client, loop):
+    notice = issued_notice(client, loop)
+    stranger = f.operator_of(loop["other_centre"])
+    db.session.commit()
+    h = f.login(client, stranger.username)
+    assert client.get(f"/api/v1/notices/{notice['id']}", headers=h).status_code == 403
+    response = client.post(f"/api/v1/notices/{notice['id']}/acknowledge", headers=h)
+    assert response.status_code == 403
+    assert client.get("/api/v1/notices", headers=h).get_json() == []
+
+
+def test_an_inspector_of_another_agency_cannot_review(client, loop):
+    notice = issued_notice(client, loop)
+    education = f.agency(
+        db.session.get(type(loop["agency"]), loop["agency"].id).district,
+        f.AgencyKind.EDUCATION,
+        prefix="美兰教整",
+    )
+    other = f.inspector_of(education)
+    db.session.commit()
+    response = client.post(
+        f"/api/v1/inspector/notices/{notice['id']}/withdraw",
+        json={"reason": "误发"},
+        headers=f.login(client, other.username),
+    )
+    assert response.status_code == 403
+    assert response.get_json()["reason"] == "other_agency"
+
+
+def test_a_parent_cannot_read_notice_details(client, loop):
+    notice = issued_notice(client, loop)
+    parent = f.parent_of(loop["centre"])
+    db.session.commit()
+    response = client.get(
+        f"/api/v1/notices/{notice['id']}", headers=f.login(client, parent.username)
+    )
+    assert response.status_code == 403
+
+
+def test_operators_never_see_drafts(client, loop):
+    finding_id = patrol_with_finding(client, loop)
+    notice = draft(client, loop, finding_id)
+    assert client.get("/api/v1/notices", headers=loop["operator_h"]).get_json() == []
+    response = client.get(f"/api/v1/notices/{notice['id']}", headers=loop["operator_h"])
+    assert response.status_code == 404
+
+
+def test_withdrawing_a_draft_needs_a_reason_and_closes_it(client, loop):
+    finding_id = patrol_with_finding(client, loop)
+    notice = draft(client, loop, finding_id)
+    url = f"/api/v1/inspector/notices/{notice['id']}/withdraw"
+    assert client.post(url, json={"reason": ""}, headers=loop["inspector_h"]).status_code == 422
+    response = client.post(url, json={"reason": "问题已当场整改"}, headers=loop["inspector_h"])
+    assert response.get_json()["status"] == "withdrawn"
+    assert response.get_json()["number"] is None
+
+
+def test_follow_ups_are_logged_on_the_notice(client, loop):
+    notice = issued_notice(client, loop)
+    response = client.post(
+        f"/api/v1/inspector/notices/{notice['id']}/follow-ups",
+        json={
+            "kind": "phone",
+            "happened_at": "2026-11-28T10:30:00+08:00",
+            "contact": "李经营",
+            "outcome": "已电话督促，承诺明日完成",
+        },
+        headers=loop["inspector_h"],
+    )
+    assert response.status_code == 201, response.get_json()
+    detail = client.get(f"/api/v1/notices/{notice['id']}", headers=loop["inspector_h"])
+    follow_ups = detail.get_json()["follow_ups"]
+    assert [(x["kind"], x["contact"]) for x in follow_ups] == [("phone", "李经营")]
+    assert follow_ups[0]["happened_at"].startswith("2026-11-28T02:30:00")
+
+
+def test_a_follow_up_in_the_future_is_refused(client, loop):
+    notice = issued_notice(client, loop)
+    response = client.post(
+        f"/api/v1/inspector/notices/{notice['id']}/follow-ups",
+        json={
+            "kind": "on_site",
+            "happened_at": "2099-01-01T10:00:00+08:00",
+            "contact": "李经营",
+            "outcome": "现场检查",
+        },
+        headers=loop["inspector_h"],
+    )
+    assert response.status_code == 422
+
+
+def test_a_draft_needs_exactly_one_kind_of_deadline(client, loop):
+    finding_id = patrol_with_finding(client, loop)
+    body = {"centre_id": loop["centre"].id, "finding_ids": [finding_id], "requirements": "整改"}
+    response = client.post("/api/v1/inspector/notices", json=body, headers=loop["inspector_h"])
+    assert response.status_code == 422
+    both = {**body, "working_days": 3, "deadline": "2099-01-01"}
+    response = client.post("/api/v1/inspector/notices", json=both, headers=loop["inspector_h"])
+    assert response.status_code == 422
+
+
+def test_findings_of_another_centre_cannot_go_into_a_notice(client, loop):
+    finding_id = patrol_with_finding(client, loop)
+    body = {
+        "centre_id": loop["other_centre"].id,
+        "finding_ids": [finding_id],
+        "requirements": "整改",
+        "working_days": 3,
+    }
+    response = client.post("/api/v1/inspector/notices", json=body, headers=loop["inspector_h"])
+    assert response.status_code == 422
+    assert response.get_json()["field"] == "finding_ids"
+
+
+# --- uploads ---------------------------------------------------------------------------------
+
+
+def _nothing_stored(app, notice_id: int, status: str) -> None:
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count()).select_from(Attachment)) == 0
+    upload_root = Path(app.config["UPLOAD_ROOT"])
+    assert not upload_root.exists() or not any(p.is_file() for p in upload_root.rglob("*"))
+    assert db.session.get(RectificationNotice, notice_id).status.value == status
+
+
+def test_a_non_image_upload_is_refused_and_nothing_is_stored(app, client, loop):
+    notice = issued_notice(client, loop)
+    response = client.post(
+        f"/api/v1/notices/{notice['id']}/responses",
+        data={
+            "text": "已整改",
+            "photos": [
+                (io.BytesIO(png()), "ok.png"),
+                (io.BytesIO(b"%PDF-1.4 not a picture"), "fake.jpg"),
+            ],
+        },
+        headers=loop["operator_h"],
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 422
+    assert "fake.jpg不是可识别的图片" == response.get_json()["message"]
+    _nothing_stored(app, notice["id"], "issued")
+
+
+def test_an_oversized_photo_is_refused_and_nothing_is_stored(app, client, loop):
+    app.config["UPLOAD_MAX_BYTES"] = 2000
+    notice = issued_notice(client, loop)
+    big = noisy_png(200, 200)
+    assert len(big) > 2000
+    response = client.post(
+        f"/api/v1/notices/{notice['id']}/responses",
+        data={"text": "已整改", "photos": [(io.BytesIO(big), "big.png")]},
+        headers=loop["operator_h"],
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 422
+    assert "大小限制" in response.get_json()["message"]
+    _nothing_stored(app, notice["id"], "issued")
+
+
+def test_a_stored_photo_matches_its_sha256(app, client, loop):
+    notice = issued_notice(client, loop)
+    data = png("green")
+    client.post(
+        f"/api/v1/notices/{notice['id']}/responses",
+        data={"text": "已整改", "photos": [(io.BytesIO(data), "x.png")]},
+        headers=loop["operator_h"],
+        content_type="multipart/form-data",
+    )
+    attachment = db.session.scalar(select(Attachment))
+    stored = Path(app.config["UPLOAD_ROOT"]) / attachment.path
+    assert stored.read_bytes() == data
+    assert attachment.sha256 == hashlib.sha256(data).hexdigest()
+    assert attachment.content_type == "image/png"
+
+
+# --- documents -------------------------------------------------------------------------------
+
+
+def test_the_printed_notice_carries_its_number_and_centre(client, loop):
+    notice = issued_notice(client, loop)
+    response = client.get(f"/api/v1/notices/{notice['id']}/notice.pdf", headers=loop["operator_h"])
+    assert response.status_code == 200
+    assert response.mimetype == "application/pdf"
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(response.data)).pages)
+    assert notice["number"] in text
+    assert "阳光小树苗托管中心" in text
+    assert "责令改正通知书" in text
+    assert "操作间垃圾桶未加盖" in text
+
+
+def test_the_patrol_record_lists_rooms_and_findings(client, loop):
+    patrol_with_finding(client, loop)
+    patrol = db.session.scalar(select(Patrol))
+    response = client.get(
+        f"/api/v1/inspector/patrols/{patrol.id}/record.pdf", headers=loop["inspector_h"]
+    )
+    assert response.status_code == 200
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(response.data)).pages)
+    assert "巡查记录" in text
+    assert "远程视频巡查" in text
+    assert "操作间垃圾桶未加盖" in text
+
+
+# --- clocks ----------------------------------------------------------------------------------
+
+
+def _backdate_deadline(notice_id: int, days: int) -> None:
+    notice = db.session.get(RectificationNotice, notice_id)
+    notice.deadline = notices.local_today() - dt.timedelta(days=days)
+    db.session.commit()
+
+
+def test_the_overdue_job_moves_late_notices_once(app, client, loop):
+    notice = issued_notice(client, loop)
+    _backdate_deadline(notice["id"], 1)
+    assert notices.mark_overdue() == [notice["id"]]
+    assert notices.mark_overdue() == []
+    history = db.session.scalars(
+        select(NoticeEvent.to_status).where(NoticeEvent.notice_id == notice["id"])
+    ).all()
+    assert [s.value for s in history].count("overdue") == 1
+    overdue_rows = db.session.scalars(
+        select(Notification).where(Notification.event == "notice.overdue")
+    ).all()
+    assert {r.recipient_id for r in overdue_rows} == {loop["operator"].id, loop["inspector"].id}
+
+
+def test_an_overdue_notice_is_still_answerable(client, loop):
+    notice = issued_notice(client, loop)
+    _backdate_deadline(notice["id"], 1)
+    notices.mark_overdue()
+    response = client.post(
+        f"/api/v1/notices/{notice['id']}/responses",
+        data={"text": "迟到的整改回复"},
+        headers=loop["operator_h"],
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 201
+
+
+def test_escalation_waits_for_the_grace_period_and_runs_once(app, client, loop):
+    app.config["ESCALATION_GRACE_DAYS"] = 3
+    notice = issued_notice(client, loop)
+    _backdate_deadline(notice["id"], 2)
+    notices.mark_overdue()
+    assert notices.escalate_overdue() == []
+    _backdate_deadline(notice["id"], 5)
+    assert notices.escalate_overdue() == [notice["id"]]
+    assert notices.escalate_overdue() == []
+    assert db.session.get(RectificationNotice, notice["id"]).status.value == "escalated"
+    groups = db.session.scalars(
+        select(Notification.destination).where(Notification.event == "notice.escalated")
+    ).all()
+    assert set(groups) >= {"meilan-market", "meilan-ding"}
