@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 from flask import Flask
+
 from config import Config, load_config
 
 

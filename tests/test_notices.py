@@ -471,7 +471,7 @@ def test_a_non_image_upload_is_refused_and_nothing_is_stored(app, client, loop):
         content_type="multipart/form-data",
     )
     assert response.status_code == 422
-    assert "fake.jpg不是可识别的图片" == response.get_json()["message"]
+    assert response.get_json()["message"] == "fake.jpg不是可识别的图片"
     _nothing_stored(app, notice["id"], "issued")
 
 
