@@ -37,3 +37,24 @@ def point_at(client: Any, api_base: str, origin: str = WECHAT_ORIGIN) -> Any:
 def wechat_client(appid: str, secret: str, api_base: str, timeout: float) -> WeChatClient:
     client = WeChatClient(appid, secret, timeout=timeout)
     return point_at(client, api_base)
+
+
+def code_to_session(client: WeChatClient, js_code: str) -> dict[str, Any]:
+    """Mini-program code2session, with exactly the parameters WeChat documents.
+
+    wechatpy's `wxa.code_to_session` adds an `access_token` to the query and so first fetches
+    one from /cgi-bin/token (without a timeout). code2session needs none, and fetching one
+    needs this server's IP on the whitelist and invalidates the token any other server holds
+    for the mini-program. An explicit `access_token=None` stops wechatpy adding it (requests
+    drops parameters whose value is None).
+    """
+    return client.get(
+        WECHAT_ORIGIN + "/sns/jscode2session",
+        params={
+            "appid": client.appid,
+            "secret": client.secret,
+            "js_code": js_code,
+            "grant_type": "authorization_code",
+            "access_token": None,
+        },
+    )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -16,6 +17,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from requests import RequestException
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from wechatpy.exceptions import WeChatClientException
 
 from app.errors import BadInput, DomainError, Forbidden, RateLimited, Unauthenticated, UpstreamError
@@ -23,7 +25,7 @@ from app.extensions import db
 from app.models import RefreshToken, Role, User, utcnow
 from app.services import audit
 from app.services.base import transaction
-from app.wechat_api import wechat_client
+from app.wechat_api import code_to_session, wechat_client
 
 _hasher = PasswordHasher()
 JWT_ALGORITHM = "HS256"
@@ -41,8 +43,8 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def _password_matches(user: User, password: str) -> bool:
-    if not user.password_hash:
+def _password_matches(user: User | None, password: str) -> bool:
+    if user is None or not user.password_hash:
         # Spend the same time as a real check so unknown users are not revealed by timing.
         _hasher.hash(password)
         return False
@@ -129,7 +131,7 @@ def login(username: str, password: str, ip: str | None = None) -> TokenPair:
             failure: DomainError = RateLimited(
                 "登录失败次数过多，请稍后再试", retry_after=user.locked_until.isoformat()
             )
-        elif user is None or not _password_matches(user, password) or not user.is_active:
+        elif not _password_matches(user, password) or user is None or not user.is_active:
             if user is not None:
                 user.failed_logins += 1
                 if user.failed_logins >= current_app.config["LOGIN_MAX_FAILURES"]:
@@ -176,8 +178,25 @@ def refresh(token: str) -> TokenPair:
         elif not row.user.is_active:
             failure = Unauthenticated("账号不存在或已停用", reason="user_inactive")
         else:
-            row.used_at = now
-            return _pair(row.user, family=row.family)
+            # Claim the token with a conditional UPDATE: of two concurrent refreshes with the
+            # same token exactly one wins; the other is treated as reuse.
+            claimed = db.session.execute(
+                update(RefreshToken)
+                .where(
+                    RefreshToken.id == row.id,
+                    RefreshToken.used_at.is_(None),
+                    RefreshToken.revoked_at.is_(None),
+                )
+                .values(used_at=now)
+            ).rowcount
+            if claimed == 1:
+                return _pair(row.user, family=row.family)
+            db.session.execute(
+                update(RefreshToken)
+                .where(RefreshToken.family == row.family, RefreshToken.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
+            failure = Unauthenticated("登录凭证已失效，请重新登录", reason="token_revoked")
     raise failure
 
 
@@ -197,12 +216,14 @@ def logout(token: str) -> None:
         audit.record("logout", actor_id=row.user_id)
 
 
-# WeChat errcodes of code2session and what the user should be told.
-_WXA_ERRORS: dict[int, Exception] = {
-    40029: Unauthenticated("微信登录凭证无效，请重新打开小程序", reason="wxa_invalid_code"),
-    40163: Unauthenticated("微信登录凭证已使用，请重新打开小程序", reason="wxa_code_used"),
-    45011: RateLimited("微信登录过于频繁，请稍后再试"),
-    40226: Forbidden("该微信账号存在风险，无法登录", reason="wxa_high_risk_user"),
+# WeChat errcodes of code2session and what the user should be told. Factories, not instances:
+# raising one shared exception object grows its traceback on every raise and shares it between
+# threads.
+_WXA_ERRORS: dict[int, Callable[[], DomainError]] = {
+    40029: lambda: Unauthenticated("微信登录凭证无效，请重新打开小程序", reason="wxa_invalid_code"),
+    40163: lambda: Unauthenticated("微信登录凭证已使用，请重新打开小程序", reason="wxa_code_used"),
+    45011: lambda: RateLimited("微信登录过于频繁，请稍后再试"),
+    40226: lambda: Forbidden("该微信账号存在风险，无法登录", reason="wxa_high_risk_user"),
 }
 
 
@@ -220,11 +241,11 @@ def _code_to_session(code: str) -> dict[str, Any]:
         )
         current_app.extensions["bk_wxa_client"] = client
     try:
-        return client.wxa.code_to_session(code)
+        return code_to_session(client, code)
     except WeChatClientException as exc:
         errcode = exc.errcode
         if errcode in _WXA_ERRORS:
-            raise _WXA_ERRORS[errcode] from exc
+            raise _WXA_ERRORS[errcode]() from exc
         if errcode == -1:
             raise UpstreamError("微信系统繁忙，请稍后再试", reason="wechat_busy") from exc
         current_app.logger.warning("code2session failed: errcode=%s", errcode)
@@ -243,13 +264,21 @@ def login_miniprogram(code: str) -> TokenPair:
     openid = session.get("openid")
     if not openid:
         raise UpstreamError("微信未返回用户标识", reason="wechat_error")
+    try:
+        return _wxa_tokens(openid, session.get("unionid"))
+    except IntegrityError:
+        # The same person's first login raced another (two taps): the other created the user.
+        return _wxa_tokens(openid, session.get("unionid"))
+
+
+def _wxa_tokens(openid: str, unionid: str | None) -> TokenPair:
     with transaction():
         user = db.session.scalar(select(User).where(User.wxa_openid == openid))
         if user is None:
             user = User(
                 role=Role.PARENT,
                 wxa_openid=openid,
-                wechat_unionid=session.get("unionid"),
+                wechat_unionid=unionid,
                 display_name="家长",
             )
             db.session.add(user)

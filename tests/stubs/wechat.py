@@ -1,0 +1,235 @@
+"""A local WeChat API server for tests: the real endpoints, the real rules, the real error codes.
+
+It listens on 127.0.0.1 (a free port) in a background thread and answers the way
+api.weixin.qq.com does: HTTP 200 with a JSON body carrying `errcode`/`errmsg` on failure (the
+message gets a `rid` suffix as WeChat's does, so nobody matches on the text). Every request is
+recorded (method, path, query) so tests can assert exactly what the app sent.
+
+Endpoints:
+- `GET /cgi-bin/token?grant_type=client_credential&appid=&secret=` → access_token, 7200 s
+  (40002 bad grant_type, 40013 unknown appid, 40001 wrong secret, 40164 IP not whitelisted).
+- `GET /sns/jscode2session?appid=&secret=&js_code=&grant_type=authorization_code` (mini-program
+  login) → openid, session_key and unionid when the user has one (40013 unknown appid, 40125
+  wrong secret, 40002 bad grant_type, 41008 no code, 40029 unknown or expired code, 40163 code
+  used before, 45011 over the per-minute quota, -1 when told to be busy).
+
+Use the `wechat_stub` fixture, or `with WeChatStub() as stub:`.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.wrappers import Request, Response
+
+# Test config's mini-program credentials (config.TestingConfig), so an app built from the default
+# test config already matches the stub.
+DEFAULT_APPID = "wx-test-miniprogram"
+DEFAULT_SECRET = "wxa-test-secret"
+
+# WeChat documents at most 100 code2session calls a minute (per user); tests lower it.
+DEFAULT_RATE_LIMIT = 100
+CODE_TTL_S = 5 * 60
+
+
+@dataclass(frozen=True)
+class Recorded:
+    method: str
+    path: str
+    query: dict[str, str]
+    query_string: str
+
+
+@dataclass
+class _Code:
+    openid: str
+    session_key: str
+    unionid: str | None
+    expires_at: float
+    used: bool = False
+
+
+@dataclass
+class WeChatStub:
+    appid: str = DEFAULT_APPID
+    secret: str = DEFAULT_SECRET
+    rate_limit_per_minute: int = DEFAULT_RATE_LIMIT
+    # Failure modes a test can switch on.
+    busy: bool = False  # every call answers -1 "system error"
+    ip_whitelisted: bool = True  # False: /cgi-bin/token answers 40164
+    hang: bool = False  # hold every request until the stub stops (client timeouts)
+    requests: list[Recorded] = field(default_factory=list)
+    access_tokens: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._codes: dict[str, _Code] = {}
+        self._calls: deque[float] = deque()
+        self._lock = threading.Lock()
+        self._release = threading.Event()
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- control -----------------------------------------------------------------------------
+
+    def start(self) -> WeChatStub:
+        # Single-threaded and HTTP/1.0: one request at a time, connection closed after each
+        # answer, so no keep-alive socket outlives a test.
+        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=False)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.02},  # so stop() returns at once
+            name="wechat-stub",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop listening (the port then refuses connections). Safe to call twice."""
+        self._release.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def __enter__(self) -> WeChatStub:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "stub not started"
+        return self._server.port
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def add_code(
+        self,
+        code: str | None = None,
+        *,
+        openid: str | None = None,
+        unionid: str | None = None,
+        session_key: str | None = None,
+        expires_in: float = CODE_TTL_S,
+    ) -> str:
+        """Register a `wx.login` code as WeChat would issue it to a user; returns the code."""
+        code = code or "0" + secrets.token_hex(15)
+        with self._lock:
+            self._codes[code] = _Code(
+                openid=openid or "o" + secrets.token_urlsafe(20),
+                session_key=session_key or secrets.token_urlsafe(18),
+                unionid=unionid,
+                expires_at=time.monotonic() + expires_in,
+            )
+        return code
+
+    def session_for(self, code: str) -> dict[str, str | None]:
+        c = self._codes[code]
+        return {"openid": c.openid, "session_key": c.session_key, "unionid": c.unionid}
+
+    def calls_to(self, path: str) -> list[Recorded]:
+        with self._lock:
+            return [r for r in self.requests if r.path == path]
+
+    # -- the server --------------------------------------------------------------------------
+
+    def _wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        query = {k: request.args.get(k, "") for k in request.args}
+        with self._lock:
+            self.requests.append(
+                Recorded(
+                    request.method,
+                    request.path,
+                    query,
+                    request.query_string.decode("latin-1"),
+                )
+            )
+        if self.hang:
+            self._release.wait(timeout=30)
+        if self.busy:
+            body = _error(-1, "system error")
+        elif request.path == "/cgi-bin/token" and request.method == "GET":
+            body = self._token(query, request.remote_addr or "")
+        elif request.path == "/sns/jscode2session" and request.method == "GET":
+            body = self._jscode2session(query)
+        else:
+            return Response("not found", status=404)(environ, start_response)
+        response = Response(
+            json.dumps(body, ensure_ascii=False),
+            content_type="application/json; encoding=utf-8",
+        )
+        return response(environ, start_response)
+
+    def _token(self, q: dict[str, str], ip: str) -> dict[str, Any]:
+        if q.get("grant_type") != "client_credential":
+            return _error(40002, "invalid grant_type")
+        if q.get("appid") != self.appid:
+            return _error(40013, "invalid appid")
+        if q.get("secret") != self.secret:
+            return _error(
+                40001,
+                "invalid credential, access_token is invalid or not latest",
+            )
+        if not self.ip_whitelisted:
+            return _error(40164, f"invalid ip {ip} ipv6 ::ffff:{ip}, not in whitelist")
+        token = secrets.token_urlsafe(96)
+        with self._lock:
+            self.access_tokens.append(token)
+        return {"access_token": token, "expires_in": 7200}
+
+    def _jscode2session(self, q: dict[str, str]) -> dict[str, Any]:
+        if q.get("appid") != self.appid:
+            return _error(40013, "invalid appid")
+        if q.get("secret") != self.secret:
+            return _error(40125, "invalid appsecret")
+        if q.get("grant_type") != "authorization_code":
+            return _error(40002, "invalid grant_type")
+        if not q.get("js_code"):
+            return _error(41008, "missing code")
+        now = time.monotonic()
+        with self._lock:
+            while self._calls and self._calls[0] <= now - 60:
+                self._calls.popleft()
+            if len(self._calls) >= self.rate_limit_per_minute:
+                return _error(45011, "api minute-quota reach limit  mustslower  retry next minute")
+            self._calls.append(now)
+            code = self._codes.get(q["js_code"])
+            if code is None or code.expires_at <= now:
+                return _error(40029, "invalid code")
+            if code.used:
+                return _error(40163, "code been used")
+            code.used = True
+        body: dict[str, Any] = {"session_key": code.session_key, "openid": code.openid}
+        if code.unionid:
+            body["unionid"] = code.unionid
+        return body
+
+
+def _error(errcode: int, errmsg: str) -> dict[str, Any]:
+    # WeChat appends a request id to every message.
+    rid = f"{secrets.token_hex(4)}-{secrets.token_hex(4)}-{secrets.token_hex(8)}"
+    return {"errcode": errcode, "errmsg": f"{errmsg}, rid: {rid}"}
+
+
+@pytest.fixture
+def wechat_stub() -> Iterator[WeChatStub]:
+    """A running WeChat API stub registered with the test config's mini-program credentials."""
+    with WeChatStub() as stub:
+        yield stub
