@@ -586,3 +586,40 @@ def test_escalation_waits_for_the_grace_period_and_runs_once(app, client, loop):
         select(Notification.destination).where(Notification.event == "notice.escalated")
     ).all()
     assert set(groups) >= {"meilan-market", "meilan-ding"}
+
+
+# --- the centre's record -------------------------------------------------------------------
+
+
+def test_a_parent_sees_the_inspection_summary_without_the_details(client, loop):
+    issued_notice(client, loop)
+    verified = issued_notice(client, loop)
+    client.post(
+        f"/api/v1/notices/{verified['id']}/responses",
+        data={"text": "已整改"},
+        headers=loop["operator_h"],
+        content_type="multipart/form-data",
+    )
+    client.post(
+        f"/api/v1/inspector/notices/{verified['id']}/verify",
+        json={"mode": "on_site"},
+        headers=loop["inspector_h"],
+    )
+    parent = f.parent_of(loop["centre"])
+    db.session.commit()
+    record = client.get(
+        f"/api/v1/centres/{loop['centre'].id}/record", headers=f.login(client, parent.username)
+    ).get_json()
+    assert record["notices"] == {"open": 1, "overdue": 0, "verified": 1}
+    assert record["last_patrol"]["result"] == "发现 1 个问题"
+    assert "notice_list" not in record
+    assert "patrols" not in record
+
+
+def test_the_inspector_sees_the_full_record(client, loop):
+    notice = issued_notice(client, loop)
+    record = client.get(
+        f"/api/v1/centres/{loop['centre'].id}/record", headers=loop["inspector_h"]
+    ).get_json()
+    assert [n["number"] for n in record["notice_list"]] == [notice["number"]]
+    assert len(record["patrols"]) == 1

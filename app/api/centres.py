@@ -35,3 +35,12 @@ def get_centre(centre_id: int):
 def list_cameras(centre_id: int):
     """The centre's cameras (parents: rooms shown to parents only). Never the stream URL."""
     return centre_service.cameras_for(current_user(), centre_id)
+
+
+@blp.get("/centres/<int:centre_id>/record")
+@auth_required()
+@blp.response(200)
+@blp.alt_response(404, response="NotFound")
+def centre_record(centre_id: int):
+    """The centre's inspection record: a summary for parents, the full lists for staff."""
+    return centre_service.centre_record(current_user(), centre_id)

@@ -1,27 +1,75 @@
-"""Socket.IO: clients authenticate with their access token in the connect payload."""
+"""Socket.IO: clients authenticate with their access token in the connect payload and join the
+rooms of their scope; domain events published by services after commit are relayed there."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask
 from flask_socketio import ConnectionRefusedError, Namespace, join_room
+from sqlalchemy import select
 
 from app.errors import Unauthenticated
+from app.extensions import db, socketio
+from app.models import ParentLink, Role
 from app.services.auth import authenticate_access_token
+from app.services.base import subscribe
+
+NAMESPACE = "/live"
+
+
+def rooms_for(user) -> list[str]:  # type: ignore[no-untyped-def]
+    """The rooms a user may listen to, from their scope only."""
+    rooms = [f"user:{user.id}"]
+    if user.role is Role.OPERATOR and user.centre_id:
+        rooms.append(f"centre:{user.centre_id}:staff")
+    elif user.role is Role.INSPECTOR and user.agency_id:
+        rooms.append(f"agency:{user.agency_id}")
+    elif user.role is Role.PARENT:
+        centre_ids = db.session.scalars(
+            select(ParentLink.centre_id).where(ParentLink.parent_id == user.id)
+        )
+        rooms.extend(f"centre:{cid}:parents" for cid in centre_ids)
+    elif user.role is Role.ADMIN:
+        rooms.append("admin")
+    return rooms
 
 
 class LiveNamespace(Namespace):
     def on_connect(self, auth: dict | None = None) -> None:
-        token = (auth or {}).get("token") if isinstance(auth, dict) else None
+        token = auth.get("token") if isinstance(auth, dict) else None
         if not token:
             raise ConnectionRefusedError("unauthenticated")
         try:
             user = authenticate_access_token(token)
         except Unauthenticated as exc:
             raise ConnectionRefusedError("unauthenticated") from exc
-        join_room(f"user:{user.id}")
+        for room in rooms_for(user):
+            join_room(room)
+
+
+def target_rooms(name: str, data: dict[str, Any]) -> list[str]:
+    """Who hears an event: staff of the centre and its regulators; parents only what they may
+    see (camera status and snapshots of their centres); the recipient of a personal event."""
+    rooms: list[str] = ["admin"]
+    centre_id, agency_id = data.get("centre_id"), data.get("agency_id")
+    if name.startswith(("notice.", "patrol.", "concern.", "centre.", "camera.", "snapshot.")):
+        if centre_id is not None:
+            rooms.append(f"centre:{centre_id}:staff")
+        if agency_id is not None:
+            rooms.append(f"agency:{agency_id}")
+    if name.startswith(("camera.status", "snapshot.created")) and centre_id is not None:
+        rooms.append(f"centre:{centre_id}:parents")
+    if data.get("parent_id") is not None:
+        rooms.append(f"user:{data['parent_id']}")
+    return rooms
+
+
+def relay(name: str, data: dict[str, Any]) -> None:
+    for room in target_rooms(name, data):
+        socketio.emit(name, data, to=room, namespace=NAMESPACE)
 
 
 def init_app(app: Flask) -> None:
-    from app.extensions import socketio
-
-    socketio.on_namespace(LiveNamespace("/live"))
+    socketio.on_namespace(LiveNamespace(NAMESPACE))
+    subscribe(relay)

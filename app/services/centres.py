@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from app.errors import Unprocessable
 from app.extensions import db
@@ -107,3 +107,84 @@ def set_meal_windows(user: User, centre_id: int, windows: list[MealWindowInput])
         publish("centre.meal_windows_changed", centre_id=centre.id)
     db.session.refresh(centre)
     return centre
+
+
+# --- the centre's inspection record --------------------------------------------------------
+
+
+def centre_record(user: User, centre_id: int) -> dict:
+    """What a centre's inspection record shows. Parents get the summary the design promises
+    (last patrol and its result, open / overdue / verified notice counts); staff in scope get
+    the lists as well."""
+    from app.models import NoticeStatus, Patrol, RectificationNotice
+
+    centre = require_centre(user, centre_id, Access.READ)
+    last_patrol = db.session.scalar(
+        select(Patrol)
+        .where(Patrol.centre_id == centre.id, Patrol.ended_at.is_not(None))
+        .order_by(Patrol.ended_at.desc())
+        .limit(1)
+    )
+    counts = dict(
+        db.session.execute(
+            select(RectificationNotice.status, func.count())
+            .where(RectificationNotice.centre_id == centre.id)
+            .group_by(RectificationNotice.status)
+        ).all()
+    )
+    open_statuses = (
+        NoticeStatus.ISSUED,
+        NoticeStatus.ACKNOWLEDGED,
+        NoticeStatus.RESPONDED,
+        NoticeStatus.RETURNED,
+        NoticeStatus.OVERDUE,
+        NoticeStatus.ESCALATED,
+    )
+    record: dict = {
+        "centre_id": centre.id,
+        "centre_name": centre.name,
+        "status": centre.status.value,
+        "last_patrol": None,
+        "notices": {
+            "open": sum(counts.get(s, 0) for s in open_statuses),
+            "overdue": counts.get(NoticeStatus.OVERDUE, 0) + counts.get(NoticeStatus.ESCALATED, 0),
+            "verified": counts.get(NoticeStatus.VERIFIED, 0),
+        },
+    }
+    if last_patrol is not None:
+        findings = len(last_patrol.findings)
+        record["last_patrol"] = {
+            "ended_at": last_patrol.ended_at.isoformat() if last_patrol.ended_at else None,
+            "mode": last_patrol.mode.value,
+            "findings": findings,
+            "result": "未发现问题" if findings == 0 else f"发现 {findings} 个问题",
+        }
+    if user.role is not Role.PARENT:
+        record["patrols"] = [
+            {
+                "id": p.id,
+                "started_at": p.started_at.isoformat(),
+                "ended_at": p.ended_at.isoformat() if p.ended_at else None,
+                "mode": p.mode.value,
+                "findings": len(p.findings),
+            }
+            for p in db.session.scalars(
+                select(Patrol)
+                .where(Patrol.centre_id == centre.id)
+                .order_by(Patrol.started_at.desc())
+                .limit(50)
+            )
+        ]
+        notices = select(RectificationNotice).where(RectificationNotice.centre_id == centre.id)
+        if user.role is Role.OPERATOR:
+            notices = notices.where(RectificationNotice.status != NoticeStatus.DRAFT)
+        record["notice_list"] = [
+            {
+                "id": n.id,
+                "number": n.number,
+                "status": n.status.value,
+                "deadline": n.deadline.isoformat() if n.deadline else None,
+            }
+            for n in db.session.scalars(notices.order_by(RectificationNotice.id.desc()).limit(100))
+        ]
+    return record
