@@ -11,7 +11,7 @@ from config import Config, load_config
 
 
 def create_app(config: Config | None = None) -> Flask:
-    from app import cli, database, errors, secrets  # noqa: F401 - database sets up engines
+    from app import cli, database, errors, secrets, tasks  # noqa: F401 - database: engine set-up
     from app.api import init_app as init_api
     from app.extensions import db, migrate, socketio
     from app.realtime import init_app as init_realtime
@@ -52,6 +52,7 @@ def create_app(config: Config | None = None) -> Flask:
     errors.init_app(app)
     init_web(app)
     init_realtime(app)
+    tasks.init_app(app)
     cli.init_app(app)
     return app
 

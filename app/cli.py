@@ -55,5 +55,24 @@ def seed_demo(password: str | None, if_empty: bool) -> None:
         click.echo(f"  {login.username:<14} {login.role.value:<10} {login.display_name}")
 
 
+@bk.command("worker")
+@click.option("--workers", default=2, show_default=True)
+def worker(workers: int) -> None:
+    """Run the background worker: periodic legal clocks (and, later, outbox delivery)."""
+    from flask import current_app
+
+    huey = current_app.extensions["huey"]
+    huey.create_consumer(workers=workers, worker_type="thread", periodic=True).run()
+
+
+@bk.command("clocks")
+def clocks() -> None:
+    """Run the legal clocks once now (overdue and escalation)."""
+    from flask import current_app
+
+    result = current_app.extensions["bk_tasks"]["legal_clocks"].call_local()
+    click.echo(f"逾期 {len(result['overdue'])} 件，上报 {len(result['escalated'])} 件")
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(bk)

@@ -19,8 +19,14 @@ def main() -> None:
     app = create_app()
     if app.config["ENV_NAME"] == "production":
         raise SystemExit("production runs under gunicorn, not the embedded server")
+    from app.tasks import start_embedded_consumer
+
+    consumer = start_embedded_consumer(app)
     # Werkzeug's server is this single-machine default's server; production uses gunicorn.
-    socketio.run(app, host=args.host, port=args.port, allow_unsafe_werkzeug=True)
+    try:
+        socketio.run(app, host=args.host, port=args.port, allow_unsafe_werkzeug=True)
+    finally:
+        consumer.stop(graceful=False)
 
 
 if __name__ == "__main__":

@@ -623,3 +623,16 @@ def test_the_inspector_sees_the_full_record(client, loop):
     ).get_json()
     assert [n["number"] for n in record["notice_list"]] == [notice["number"]]
     assert len(record["patrols"]) == 1
+
+
+def test_the_periodic_clock_job_is_scheduled_and_marks_overdue(app, client, loop, runner):
+    task = app.extensions["bk_tasks"]["legal_clocks"]
+    assert task.s().validate_datetime(dt.datetime(2026, 11, 30, 9, 5))
+    assert not task.s().validate_datetime(dt.datetime(2026, 11, 30, 9, 7))
+    notice = issued_notice(client, loop)
+    _backdate_deadline(notice["id"], 1)
+    result = runner.invoke(args=["bk", "clocks"])
+    assert result.exit_code == 0, result.output
+    assert "逾期 1 件" in result.output
+    db.session.expire_all()
+    assert db.session.get(RectificationNotice, notice["id"]).status.value == "overdue"

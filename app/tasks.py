@@ -1,0 +1,60 @@
+"""Background and periodic work on Huey (DESIGN.md: one maintained queue engine with an
+embedded mode): SQLite storage in the instance folder by default, Redis when `REDIS_URL` is
+set. The outbox table stays the record of what must be sent; the queue only wakes workers."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+from flask import Flask
+from huey import Huey, RedisHuey, SqliteHuey, crontab
+
+
+def make_huey(app: Flask) -> Huey:
+    if app.config.get("TESTING"):
+        from huey import MemoryHuey
+
+        huey: Huey = MemoryHuey("bright-kitchen", immediate=True)
+    elif app.config.get("REDIS_URL"):
+        huey = RedisHuey("bright-kitchen", url=app.config["REDIS_URL"])
+    else:
+        huey = SqliteHuey(
+            "bright-kitchen", filename=str(Path(app.config["INSTANCE_PATH"]) / "huey.sqlite3")
+        )
+    _register(huey, app)
+    return huey
+
+
+def _register(huey: Huey, app: Flask) -> None:
+    @huey.periodic_task(crontab(minute="*/5"), name="legal_clocks")
+    def legal_clocks() -> dict[str, list[int]]:
+        """Mark overdue notices and escalate the long-overdue (idempotent, safe to overlap)."""
+        from app.services import notices
+
+        with app.app_context():
+            return {
+                "overdue": notices.mark_overdue(),
+                "escalated": notices.escalate_overdue(),
+            }
+
+    app.extensions["bk_tasks"] = {"legal_clocks": legal_clocks}
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["huey"] = make_huey(app)
+
+
+def start_embedded_consumer(app: Flask):  # type: ignore[no-untyped-def]
+    """Run the consumer's worker and scheduler threads inside this process (embedded default);
+    production runs `flask bk worker` as its own process."""
+    consumer = app.extensions["huey"].create_consumer(
+        workers=1, worker_type="thread", periodic=True, check_worker_health=False
+    )
+    consumer.start()
+    # start() takes over SIGTERM/SIGINT for a consumer that owns its process; here the web
+    # server does, so give the signals back (the worker threads end with the process).
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    return consumer
