@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from app.errors import Unprocessable
 from app.extensions import db
-from app.models import CalendarDay, CalendarYear
+from app.models import CalendarDay, CalendarYear, Role
 from app.services import calendar
 from app.services.base import transaction
 
@@ -82,3 +82,23 @@ def test_a_working_day_count_out_of_range_is_refused(app, count):
 def test_a_day_from_another_year_is_refused_in_a_schedule(app):
     with pytest.raises(Unprocessable):
         calendar.set_year(2027, holidays=[D(2026, 12, 31)], workdays=[], source="admin")
+
+
+def test_an_admin_publishes_next_year_through_the_api(app, client):
+    from tests import factories as f
+
+    admin = f.user(Role.ADMIN)
+    inspector_agency = f.agency(f.district())
+    inspector = f.inspector_of(inspector_agency)
+    db.session.commit()
+    body = {"holidays": ["2027-01-01"], "workdays": []}
+    refused = client.put(
+        "/api/v1/admin/calendar/2027", json=body, headers=f.login(client, inspector.username)
+    )
+    assert refused.status_code == 403
+    response = client.put(
+        "/api/v1/admin/calendar/2027", json=body, headers=f.login(client, admin.username)
+    )
+    assert response.status_code == 200
+    result = calendar.add_working_days(D(2026, 12, 30), 5)
+    assert (result.day, result.provisional) == (D(2027, 1, 7), False)

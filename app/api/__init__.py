@@ -19,7 +19,7 @@ ERROR_RESPONSES = {
 
 
 def init_app(app: Flask) -> None:
-    from app.api import auth, centres, health, inspector, notices, operator
+    from app.api import admin, auth, centres, health, inspector, notices, operator
     from app.extensions import api
 
     app.config.update(
@@ -51,4 +51,5 @@ def init_app(app: Flask) -> None:
     api.register_blueprint(operator.blp, url_prefix="/api/v1/operator")
     api.register_blueprint(inspector.blp, url_prefix="/api/v1/inspector")
     api.register_blueprint(notices.blp, url_prefix="/api/v1")
+    api.register_blueprint(admin.blp, url_prefix="/api/v1/admin")
     app.register_blueprint(health.bp)

@@ -170,3 +170,11 @@ def _pdf(data: bytes, filename: str) -> Response:
             "Cache-Control": "private, no-store",
         },
     )
+
+
+@blp.get("/centres/<int:centre_id>/patrols")
+@auth_required(*INSPECTOR, Role.ADMIN)
+@blp.response(200, PatrolOut(many=True))
+def list_patrols(centre_id: int):
+    """The centre's patrol log (newest first), exportable as JSON."""
+    return patrols.list_patrols(current_user(), centre_id)

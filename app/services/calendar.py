@@ -17,7 +17,10 @@ from sqlalchemy.exc import IntegrityError
 
 from app.errors import Unprocessable
 from app.extensions import db
-from app.models import CalendarDay, CalendarYear, utcnow
+from app.models import CalendarDay, CalendarYear, Role, User, utcnow
+from app.services import audit
+from app.services.base import transaction
+from app.services.scope import require_role
 
 MAX_WORKING_DAYS = 365
 _HOLIDAY_NAMES = {h.value: h.chinese for h in chinese_calendar.Holiday}
@@ -130,3 +133,26 @@ def add_working_days(start: dt.date, count: int) -> WorkingDayResult:
         if workday:
             remaining -= 1
     return WorkingDayResult(day=day, provisional=provisional)
+
+
+def publish_year(admin: User, year: int, holidays: list[dt.date], workdays: list[dt.date]) -> dict:
+    """An admin enters a year's schedule (one transaction, audited)."""
+    from app.models import Role
+    from app.services import audit
+    from app.services.base import transaction
+    from app.services.scope import require_role
+
+    require_role(admin, Role.ADMIN)
+    if not 2004 <= year <= 2100:
+        raise Unprocessable("年份超出范围", field="year")
+    with transaction():
+        set_year(year, holidays, workdays, source="admin")
+        audit.record(
+            "calendar.year_set",
+            actor_id=admin.id,
+            object_type="calendar_year",
+            object_id=year,
+            holidays=len(holidays),
+            workdays=len(workdays),
+        )
+    return {"year": year, "source": "admin", "holidays": len(holidays), "workdays": len(workdays)}
