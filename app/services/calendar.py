@@ -137,11 +137,6 @@ def add_working_days(start: dt.date, count: int) -> WorkingDayResult:
 
 def publish_year(admin: User, year: int, holidays: list[dt.date], workdays: list[dt.date]) -> dict:
     """An admin enters a year's schedule (one transaction, audited)."""
-    from app.models import Role
-    from app.services import audit
-    from app.services.base import transaction
-    from app.services.scope import require_role
-
     require_role(admin, Role.ADMIN)
     if not 2004 <= year <= 2100:
         raise Unprocessable("年份超出范围", field="year")
