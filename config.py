@@ -36,6 +36,11 @@ class Config:
     SECRET_KEY: str | None = None
     # Fernet keys (comma-separated, newest first) that encrypt RTSP credentials at rest.
     CREDENTIALS_KEYS: str | None = None
+    # Signs short-lived HLS URLs; nginx's secure_link checks the same signature in production.
+    HLS_SIGNING_KEY: str | None = None
+    HLS_TOKEN_TTL_S: int = 300
+    # A viewer's lease keeps the camera's stream running this long after the last watch call.
+    WATCH_LEASE_S: int = 90
     INSTANCE_PATH: str = str(BASE_DIR / "instance")
     DATABASE_URL: str | None = None
     REDIS_URL: str | None = None
@@ -131,6 +136,7 @@ class TestingConfig(Config):
     SECRET_KEY: str | None = "test-secret-key-that-is-long-enough-for-hs256"
     # A fixed Fernet key so tests are repeatable; never used outside tests.
     CREDENTIALS_KEYS: str | None = "8rgvJ0i6cC2mKxJgWm0HKzqJ8Q6m0yA1zD0b3V0tW3c="
+    HLS_SIGNING_KEY: str | None = "test-hls-signing-key"
     WXA_APP_ID: str | None = "wx-test-miniprogram"
     WXA_APP_SECRET: str | None = "wxa-test-secret"
 
@@ -143,7 +149,7 @@ class ProductionConfig(Config):
     def validate(self) -> None:
         missing = [
             name
-            for name in ("SECRET_KEY", "CREDENTIALS_KEYS", "DATABASE_URL")
+            for name in ("SECRET_KEY", "CREDENTIALS_KEYS", "HLS_SIGNING_KEY", "DATABASE_URL")
             if not getattr(self, name)
         ]
         if missing:

@@ -50,20 +50,24 @@ def decrypt_secret(token: str) -> str:
 
 
 def ensure_local_secrets(config: Config) -> None:
-    """Outside production, create SECRET_KEY and CREDENTIALS_KEYS once in the instance folder
-    so the embedded default needs no setup and keeps its keys across restarts."""
-    if config.SECRET_KEY and config.CREDENTIALS_KEYS:
+    """Outside production, create the secret keys once in the instance folder so the embedded
+    default needs no setup and keeps its keys across restarts."""
+    names = ("SECRET_KEY", "CREDENTIALS_KEYS", "HLS_SIGNING_KEY")
+    if all(getattr(config, name) for name in names):
         return
     path = Path(config.INSTANCE_PATH) / "secrets.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists():
-        stored = json.loads(path.read_text())
-    else:
-        stored = {
-            "SECRET_KEY": secrets.token_urlsafe(48),
-            "CREDENTIALS_KEYS": Fernet.generate_key().decode(),
-        }
+    stored = json.loads(path.read_text()) if path.exists() else {}
+    generators = {
+        "SECRET_KEY": lambda: secrets.token_urlsafe(48),
+        "CREDENTIALS_KEYS": lambda: Fernet.generate_key().decode(),
+        "HLS_SIGNING_KEY": lambda: secrets.token_urlsafe(32),
+    }
+    if any(name not in stored for name in names):
+        for name in names:
+            stored.setdefault(name, generators[name]())
         path.write_text(json.dumps(stored))
         path.chmod(0o600)
-    config.SECRET_KEY = config.SECRET_KEY or stored["SECRET_KEY"]
-    config.CREDENTIALS_KEYS = config.CREDENTIALS_KEYS or stored["CREDENTIALS_KEYS"]
+    for name in names:
+        if not getattr(config, name):
+            setattr(config, name, stored[name])

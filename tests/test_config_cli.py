@@ -36,7 +36,7 @@ def test_a_malformed_number_is_a_clear_configuration_error():
 
 
 def test_production_refuses_to_start_without_its_secrets():
-    with pytest.raises(ConfigError, match="SECRET_KEY, CREDENTIALS_KEYS, DATABASE_URL"):
+    with pytest.raises(ConfigError, match="SECRET_KEY, CREDENTIALS_KEYS, HLS_SIGNING_KEY, DATABASE_URL"):
         load_config({"BK_ENV": "production"})
 
 
@@ -45,6 +45,7 @@ def test_production_refuses_a_short_secret_key():
         "BK_ENV": "production",
         "SECRET_KEY": "short",
         "CREDENTIALS_KEYS": "k",
+        "HLS_SIGNING_KEY": "h",
         "DATABASE_URL": "postgresql://x/y",
     }
     with pytest.raises(ConfigError, match="at least 32"):

@@ -19,7 +19,7 @@ ERROR_RESPONSES = {
 
 
 def init_app(app: Flask) -> None:
-    from app.api import admin, auth, centres, health, inspector, notices, operator
+    from app.api import admin, auth, centres, health, hls, inspector, notices, operator
     from app.extensions import api
 
     app.config.update(
@@ -53,3 +53,4 @@ def init_app(app: Flask) -> None:
     api.register_blueprint(notices.blp, url_prefix="/api/v1")
     api.register_blueprint(admin.blp, url_prefix="/api/v1/admin")
     app.register_blueprint(health.bp)
+    app.register_blueprint(hls.bp)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint
 
-from app.api.schemas import CameraOut, CentreOut
+from app.api.schemas import CameraOut, CentreOut, WatchOut
 from app.api.security import auth_required, current_user
 from app.services import centres as centre_service
+from app.services import watch as watch_service
 
 blp = Blueprint("centres", __name__, description="托管机构（按角色范围可见）")
 
@@ -44,3 +45,13 @@ def list_cameras(centre_id: int):
 def centre_record(centre_id: int):
     """The centre's inspection record: a summary for parents, the full lists for staff."""
     return centre_service.centre_record(current_user(), centre_id)
+
+
+@blp.post("/cameras/<int:camera_id>/watch")
+@auth_required()
+@blp.response(200, WatchOut)
+@blp.alt_response(404, response="NotFound")
+def watch(camera_id: int):
+    """A short-lived signed HLS playlist URL for the camera, or 403 with the reason (not your
+    centre / room not shown to parents / outside the meal window / live view suspended)."""
+    return watch_service.start_watch(current_user(), camera_id)

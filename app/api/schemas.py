@@ -258,3 +258,10 @@ class NoticeDetailOut(NoticeOut):
     history = fields.List(fields.Nested(NoticeEventOut))
     responses = fields.List(fields.Nested(NoticeResponseOut))
     follow_ups = fields.List(fields.Nested(FollowUpOut))
+
+
+class WatchOut(Schema):
+    camera_id = fields.Integer(attribute="camera.id")
+    url = fields.String(metadata={"description": "签名的 HLS 播放地址（相对路径）"})
+    expires_at = fields.DateTime()
+    status = fields.String(attribute="camera.status.value")

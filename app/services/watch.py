@@ -1,0 +1,154 @@
+"""Live view (后厨直播): who may watch which camera when, the record of every watch, and the
+short-lived signed HLS URLs.
+
+URL: /hls/<expires>-<signature>/<camera_id>/index.m3u8. The token sits in the path so the
+playlist's relative segment URIs inherit it. signature = base64url(md5("<expires><camera_id>
+<key>")) without padding — the form nginx's secure_link_md5 computes, so the embedded server
+and nginx in production check the same tokens (the key comes last, so the MD5 construction
+cannot be extended by a client).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import select
+
+from app.errors import Forbidden, NotFound
+from app.extensions import db
+from app.models import Camera, CentreStatus, KitchenArea, Role, User, WatchSession, utcnow
+from app.services.base import publish, transaction
+from app.services.centres import CENTRE_TZ, in_meal_window
+from app.services.scope import Access, require_centre
+
+TOKEN_RE = re.compile(r"^(?P<expires>\d{10})-(?P<signature>[A-Za-z0-9_-]{22})$")
+# What the HLS folder may serve: the playlist and ffmpeg's segment files, nothing else.
+HLS_FILE_RE = re.compile(r"^(index\.m3u8|[A-Za-z0-9_-]{1,64}\.(ts|m4s|mp4))$")
+
+
+@dataclass(frozen=True)
+class WatchGrant:
+    camera: Camera
+    url: str
+    expires_at: datetime
+    session: WatchSession
+
+
+def sign(camera_id: int, expires: int, key: str) -> str:
+    digest = hashlib.md5(f"{expires}{camera_id} {key}".encode()).digest()  # noqa: S324
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def token_for(camera_id: int, expires: int, key: str) -> str:
+    return f"{expires}-{sign(camera_id, expires, key)}"
+
+
+def check_token(token: str, camera_id: int, key: str, now: datetime | None = None) -> str | None:
+    """None when the token lets this request through, else why not (for the error body)."""
+    match = TOKEN_RE.match(token)
+    if match is None:
+        return "token_invalid"
+    expected = sign(camera_id, int(match["expires"]), key)
+    if not hmac.compare_digest(expected, match["signature"]):
+        return "token_invalid"
+    if int(match["expires"]) < int((now or utcnow()).timestamp()):
+        return "token_expired"
+    return None
+
+
+def _window_text(camera: Camera, at: datetime) -> str:
+    local = at.astimezone(CENTRE_TZ)
+    today = [
+        w for w in camera.centre.meal_windows if w.weekday is None or w.weekday == local.weekday()
+    ]
+    if not today:
+        return "今日无开放时段"
+    return "、".join(
+        f"{w.label} {w.starts_at.strftime('%H:%M')}–{w.ends_at.strftime('%H:%M')}" for w in today
+    )
+
+
+def _authorise(user: User, camera: Camera, at: datetime) -> None:
+    """The watch policy (DESIGN.md): parents only their centres' cameras in rooms shown to
+    parents during meal windows; operators their own centre; inspectors their jurisdiction at
+    any time; technicians the centres they install; admins everything."""
+    centre = camera.centre
+    access = Access.REGULATE if user.role is Role.INSPECTOR else Access.READ
+    require_centre(user, centre.id, access)
+    if user.role is not Role.PARENT:
+        return
+    if centre.status is CentreStatus.SUSPENDED:
+        reason = centre.suspension_reason or "监管部门已暂停该机构的直播"
+        raise Forbidden(f"该机构直播已暂停：{reason}", reason="centre_suspended")
+    if centre.status is not CentreStatus.LIVE:
+        raise Forbidden("该机构的明厨亮灶尚未开通", reason="centre_not_live")
+    area = db.session.get(KitchenArea, camera.area_id)
+    if area is None or not area.shown_to_parents:
+        raise Forbidden("该区域不向家长开放", reason="room_not_shown")
+    if not in_meal_window(centre, at):
+        raise Forbidden(
+            f"当前不在直播开放时段（{_window_text(camera, at)}）", reason="outside_meal_window"
+        )
+
+
+def start_watch(
+    user: User, camera_id: int, purpose: str = "live", now: datetime | None = None
+) -> WatchGrant:
+    """Authorise, record the watch (extending the viewer's running session when they refresh
+    the URL) and return a signed playlist URL. The media runner sees the lease and keeps the
+    camera's stream running while it lasts."""
+    now = now or utcnow()
+    cfg = current_app.config
+    with transaction():
+        camera = db.session.get(Camera, camera_id)
+        if camera is None or not camera.is_enabled:
+            raise NotFound("找不到该摄像头")
+        _authorise(user, camera, now)
+        lease_until = now + timedelta(seconds=cfg["WATCH_LEASE_S"])
+        session = db.session.scalar(
+            select(WatchSession)
+            .where(
+                WatchSession.user_id == user.id,
+                WatchSession.camera_id == camera.id,
+                WatchSession.ended_at >= now,
+            )
+            .order_by(WatchSession.id.desc())
+            .limit(1)
+        )
+        if session is None:
+            session = WatchSession(
+                user_id=user.id, camera_id=camera.id, started_at=now, purpose=purpose
+            )
+            db.session.add(session)
+        # ended_at is the lease: it moves forward on every refresh and stays where the viewer
+        # stopped asking, so the record says who watched from when to when.
+        session.ended_at = lease_until
+        db.session.flush()
+        publish(
+            "camera.watch_requested",
+            camera_id=camera.id,
+            centre_id=camera.centre_id,
+            until=lease_until.isoformat(),
+        )
+    expires = int(now.timestamp()) + cfg["HLS_TOKEN_TTL_S"]
+    token = token_for(camera.id, expires, cfg["HLS_SIGNING_KEY"])
+    return WatchGrant(
+        camera=camera,
+        url=f"/hls/{token}/{camera.id}/index.m3u8",
+        expires_at=datetime.fromtimestamp(expires, tz=now.tzinfo),
+        session=session,
+    )
+
+
+def cameras_in_demand(now: datetime | None = None) -> set[int]:
+    """Cameras somebody is watching now (an unexpired lease)."""
+    now = now or utcnow()
+    return set(
+        db.session.scalars(select(WatchSession.camera_id).where(WatchSession.ended_at >= now))
+    )
