@@ -6,6 +6,7 @@ tests can pass their own. Production refuses to start without its secrets.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -61,6 +62,41 @@ class Config:
     # Base URL of the WeChat API; tests point it at a local stub.
     WECHAT_API_BASE: str = "https://api.weixin.qq.com"
     WECHAT_HTTP_TIMEOUT_S: float = 5.0
+    # Official-account template for notifications outside the 48-hour customer-service window
+    # (fields first/keyword1/keyword2/keyword3/remark).
+    WECHAT_TEMPLATE_ID: str | None = None
+    # WeCom (企业微信) self-built app: callbacks are always encrypted.
+    WECOM_CORP_ID: str | None = None
+    WECOM_AGENT_ID: int | None = None
+    WECOM_SECRET: str | None = field(default=None, repr=False)
+    WECOM_TOKEN: str | None = field(default=None, repr=False)
+    WECOM_AES_KEY: str | None = field(default=None, repr=False)
+    WECOM_API_BASE: str = "https://qyapi.weixin.qq.com"
+    DINGTALK_API_BASE: str = "https://oapi.dingtalk.com"
+    FEISHU_API_BASE: str = "https://open.feishu.cn"
+    # Group-robot destinations as JSON: {"meilan-market": {"channel": "wecom_robot", "key": …},
+    # "meilan-ding": {"channel": "dingtalk_robot", "access_token": …, "secret": …},
+    # "meilan-feishu": {"channel": "feishu_robot", "token": …, "secret": …}}. Secrets: never logged.
+    CHAT_ROBOTS: str | None = field(default=None, repr=False)
+    CHAT_HTTP_TIMEOUT_S: float = 5.0
+    # Callback bodies above this are refused with 413 before any parsing.
+    CHAT_CALLBACK_MAX_BYTES: int = 64 * 1024
+    # How far a callback's timestamp may be from our clock (replays outside it are refused).
+    CHAT_SIGNATURE_WINDOW_S: int = 300
+    # Photos sent in chat join the operator's answer while the answer is open: until this long
+    # after the last message of it (then it is submitted), or until they send 提交.
+    CHAT_PHOTO_WINDOW_S: int = 180
+    # Outbox delivery: retries with exponential backoff, then `failed`.
+    OUTBOX_MAX_ATTEMPTS: int = 8
+    OUTBOX_BACKOFF_BASE_S: float = 10.0
+    OUTBOX_BACKOFF_CAP_S: float = 3600.0
+    # A claimed row not marked within this is considered abandoned (crashed worker) and retried.
+    OUTBOX_LEASE_S: float = 120.0
+    OUTBOX_BATCH: int = 100
+    # The worker polls the outbox this often (a commit that writes a row also wakes it).
+    OUTBOX_POLL_S: float = 2.0
+    # Bearer token for /metrics from other hosts (loopback is always allowed).
+    METRICS_TOKEN: str | None = None
     DEMO_MODE: bool = False
     DEMO_PASSWORD: str = "bk-demo-2026"
     PUBLIC_URL: str = "http://127.0.0.1:5000"
@@ -70,6 +106,14 @@ class Config:
     UPLOAD_MAX_BYTES: int = 10 * 1024 * 1024
     # Days an overdue notice waits before it is escalated (supervisor told, on-site visit).
     ESCALATION_GRACE_DAYS: int = 3
+    # Invite codes: failed binds counted over a rolling window, per parent and per address (the
+    # address limit is looser: many parents share a carrier or school network address).
+    BIND_MAX_FAILURES: int = 5
+    BIND_MAX_FAILURES_PER_IP: int = 50
+    BIND_FAILURE_WINDOW_S: int = 15 * 60
+    INVITE_CODE_TTL_DAYS: int = 30
+    # Concerns one parent may submit per rolling hour.
+    CONCERNS_PER_HOUR: int = 5
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -111,6 +155,22 @@ class Config:
 
     def validate(self) -> None:
         """Check the settings; subclasses tighten this."""
+        self.chat_robots()
+
+    def chat_robots(self) -> dict[str, dict[str, str]]:
+        """`CHAT_ROBOTS` parsed: destination name → {"channel": …, and its key or secrets}."""
+        if not self.CHAT_ROBOTS:
+            return {}
+        try:
+            robots = json.loads(self.CHAT_ROBOTS)
+        except ValueError as exc:
+            # Not the text itself: it holds secrets.
+            raise ConfigError("CHAT_ROBOTS is not valid JSON") from exc
+        if not isinstance(robots, dict) or not all(
+            isinstance(v, dict) and isinstance(v.get("channel"), str) for v in robots.values()
+        ):
+            raise ConfigError('CHAT_ROBOTS must map each destination to {"channel": …, …}')
+        return robots
 
     def to_flask(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
@@ -147,6 +207,7 @@ class ProductionConfig(Config):
     DEMO_MODE: bool = False
 
     def validate(self) -> None:
+        super().validate()
         missing = [
             name
             for name in ("SECRET_KEY", "CREDENTIALS_KEYS", "HLS_SIGNING_KEY", "DATABASE_URL")

@@ -11,7 +11,14 @@ from config import Config, load_config
 
 
 def create_app(config: Config | None = None) -> Flask:
-    from app import cli, database, errors, secrets, tasks  # noqa: F401 - database: engine set-up
+    from app import (  # noqa: F401 - database: engine set-up
+        cli,
+        database,
+        errors,
+        metrics,
+        secrets,
+        tasks,
+    )
     from app.api import init_app as init_api
     from app.extensions import db, migrate, socketio
     from app.realtime import init_app as init_realtime
@@ -53,6 +60,7 @@ def create_app(config: Config | None = None) -> Flask:
     init_web(app)
     init_realtime(app)
     tasks.init_app(app)
+    metrics.init_app(app)
     cli.init_app(app)
     return app
 
