@@ -26,7 +26,8 @@ def main() -> None:
     try:
         socketio.run(app, host=args.host, port=args.port, allow_unsafe_werkzeug=True)
     finally:
-        consumer.stop(graceful=False)
+        if consumer is not None:
+            consumer.stop(graceful=False)
 
 
 if __name__ == "__main__":

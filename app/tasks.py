@@ -48,7 +48,10 @@ def init_app(app: Flask) -> None:
 def start_embedded_consumer(app: Flask):  # type: ignore[no-untyped-def]
     """Run the consumer's worker and scheduler threads inside this process (embedded default);
     production runs `flask bk worker` as its own process."""
-    consumer = app.extensions["huey"].create_consumer(
+    huey = app.extensions["huey"]
+    if huey.immediate:
+        return None  # tests run tasks inline; there is nothing to consume
+    consumer = huey.create_consumer(
         workers=1, worker_type="thread", periodic=True, check_worker_health=False
     )
     consumer.start()
