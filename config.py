@@ -45,6 +45,8 @@ class Config:
     INSTANCE_PATH: str = str(BASE_DIR / "instance")
     DATABASE_URL: str | None = None
     REDIS_URL: str | None = None
+    # Socket.IO async mode: threads in the embedded default, gevent under gunicorn.
+    SOCKETIO_ASYNC_MODE: str = "threading"
     # JSON bodies and uploads above this are refused with 413.
     MAX_CONTENT_LENGTH: int = 16 * 1024 * 1024
     ACCESS_TOKEN_TTL_S: int = 15 * 60
@@ -205,6 +207,7 @@ class TestingConfig(Config):
 class ProductionConfig(Config):
     ENV_NAME: str = "production"
     DEMO_MODE: bool = False
+    SOCKETIO_ASYNC_MODE: str = "gevent"
 
     def validate(self) -> None:
         super().validate()

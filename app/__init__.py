@@ -50,7 +50,7 @@ def create_app(config: Config | None = None) -> Flask:
     )
     socketio.init_app(
         app,
-        async_mode="threading",
+        async_mode=app.config["SOCKETIO_ASYNC_MODE"],
         message_queue=app.config.get("REDIS_URL"),
         cors_allowed_origins=[],
     )
