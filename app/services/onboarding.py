@@ -1,0 +1,576 @@
+"""Centre onboarding (安装调试 · 逐项检查): invitation → installation → commissioning against the
+checklist standard → live, and suspension by a regulator.
+
+The checklist is data: a versioned standard with automatic items (checked from the media probe
+and camera status) and manual items (evidence uploaded by the technician). A centre goes live
+only when every required item of its commissioning has passed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from app.errors import Conflict, Forbidden, NotFound, Unprocessable
+from app.extensions import db
+from app.models import (
+    Agency,
+    AreaKind,
+    Camera,
+    CameraStatus,
+    Centre,
+    CentreInvitation,
+    CentreStatus,
+    CentreStatusChange,
+    ChecklistItem,
+    ChecklistItemKind,
+    ChecklistResult,
+    ChecklistStandard,
+    Commissioning,
+    KitchenArea,
+    Role,
+    User,
+    utcnow,
+)
+from app.services import audit, outbox, uploads
+from app.services.base import publish, transaction
+from app.services.cameras import stream_url
+from app.services.scope import Access, require_centre
+
+S = CentreStatus
+ROOMS = {
+    AreaKind.PREP: "备餐间",
+    AreaKind.STORAGE: "储存间",
+    AreaKind.COOKING: "操作间",
+    AreaKind.WASHING: "清洗间",
+}
+
+# action → (from states, to state, roles that may take it)
+LIFECYCLE: dict[str, tuple[frozenset[CentreStatus], CentreStatus, frozenset[Role]]] = {
+    "start_installation": (
+        frozenset({S.INVITED}),
+        S.INSTALLING,
+        frozenset({Role.TECHNICIAN, Role.OPERATOR, Role.ADMIN}),
+    ),
+    "start_commissioning": (
+        frozenset({S.INSTALLING}),
+        S.COMMISSIONING,
+        frozenset({Role.TECHNICIAN, Role.ADMIN}),
+    ),
+    "go_live": (frozenset({S.COMMISSIONING}), S.LIVE, frozenset({Role.TECHNICIAN, Role.ADMIN})),
+    "suspend": (frozenset({S.LIVE}), S.SUSPENDED, frozenset({Role.INSPECTOR, Role.ADMIN})),
+    "reinstate": (frozenset({S.SUSPENDED}), S.LIVE, frozenset({Role.INSPECTOR, Role.ADMIN})),
+}
+STATUS_LABELS = {
+    S.INVITED: "已发倡议",
+    S.INSTALLING: "安装中",
+    S.COMMISSIONING: "调试验收中",
+    S.LIVE: "已上线",
+    S.SUSPENDED: "已暂停",
+}
+
+DEFAULT_STANDARD_VERSION = "2026.1"
+DEFAULT_ITEMS: list[dict[str, Any]] = [
+    {
+        "code": "area_coverage",
+        "title": "备餐间、储存间、操作间、清洗间均安装摄像头",
+        "kind": ChecklistItemKind.AUTOMATIC,
+        "rule": {"areas": [k.value for k in ROOMS]},
+    },
+    {
+        "code": "stream_reachable",
+        "title": "每路视频流可连接",
+        "kind": ChecklistItemKind.AUTOMATIC,
+        "rule": {},
+    },
+    {
+        "code": "codec_h264",
+        "title": "视频编码为 H.264",
+        "kind": ChecklistItemKind.AUTOMATIC,
+        "rule": {"codec": "h264"},
+    },
+    {
+        "code": "resolution",
+        "title": "分辨率不低于 720p",
+        "kind": ChecklistItemKind.AUTOMATIC,
+        "rule": {"min_height": 720},
+    },
+    {
+        "code": "frame_rate",
+        "title": "帧率不低于 15 fps",
+        "kind": ChecklistItemKind.AUTOMATIC,
+        "rule": {"min_fps": 15},
+    },
+    {
+        "code": "keyframe_interval",
+        "title": "关键帧间隔不超过 2 秒",
+        "kind": ChecklistItemKind.AUTOMATIC,
+        "rule": {"max_seconds": 2.0},
+    },
+    {
+        "code": "online_recent",
+        "title": "摄像头持续在线",
+        "kind": ChecklistItemKind.AUTOMATIC,
+        "rule": {"minutes": 10},
+        "required": False,
+    },
+    {
+        "code": "signage_photo",
+        "title": "张贴“温馨提示”标识（上传照片）",
+        "kind": ChecklistItemKind.MANUAL,
+        "rule": {"evidence": "photo"},
+    },
+    {
+        "code": "camera_angle",
+        "title": "摄像头角度覆盖灶台、操作台（上传照片）",
+        "kind": ChecklistItemKind.MANUAL,
+        "rule": {"evidence": "photo"},
+    },
+    {
+        "code": "staff_informed",
+        "title": "从业人员知悉拍摄（上传签字确认）",
+        "kind": ChecklistItemKind.MANUAL,
+        "rule": {"evidence": "photo"},
+    },
+    {
+        "code": "network_line",
+        "title": "网络专线或带宽满足要求（填写说明）",
+        "kind": ChecklistItemKind.MANUAL,
+        "rule": {"evidence": "note"},
+        "required": False,
+    },
+]
+
+# The media probe, as the app wires it: url → dict (see media/probe.py). Injected so this
+# module runs without ffmpeg in its unit tests of lifecycle rules.
+Prober = Callable[[str], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class ItemOutcome:
+    passed: bool
+    detail: dict[str, Any]
+
+
+# --- standard --------------------------------------------------------------------------------
+
+
+def active_standard() -> ChecklistStandard:
+    """The active standard, creating the default one the first time."""
+    standard = db.session.scalar(
+        select(ChecklistStandard).where(ChecklistStandard.is_active.is_(True))
+    )
+    if standard is not None:
+        return standard
+    standard = ChecklistStandard(
+        version=DEFAULT_STANDARD_VERSION,
+        title="校外托管机构“互联网+明厨亮灶”安装调试检查规范",
+        is_active=True,
+    )
+    db.session.add(standard)
+    db.session.flush()
+    for position, item in enumerate(DEFAULT_ITEMS):
+        db.session.add(
+            ChecklistItem(
+                standard_id=standard.id,
+                position=position,
+                required=item.get("required", True),
+                code=item["code"],
+                title=item["title"],
+                kind=item["kind"],
+                rule=item["rule"],
+            )
+        )
+    db.session.flush()
+    return standard
+
+
+def publish_standard(
+    admin: User, version: str, title: str, items: list[dict[str, Any]]
+) -> ChecklistStandard:
+    """Admins edit the standard by publishing a new version; running commissionings keep
+    the version they started with."""
+    if admin.role is not Role.ADMIN:
+        raise Forbidden("只有管理员可以发布检查规范", reason="role")
+    known = {i["code"] for i in DEFAULT_ITEMS}
+    for item in items:
+        if item["kind"] is ChecklistItemKind.AUTOMATIC and item["code"] not in known:
+            raise Unprocessable(f"未知的自动检查项：{item['code']}", field="items")
+    with transaction():
+        if db.session.scalar(
+            select(ChecklistStandard.id).where(ChecklistStandard.version == version)
+        ):
+            raise Conflict(f"版本 {version} 已存在", field="version")
+        for old in db.session.scalars(
+            select(ChecklistStandard).where(ChecklistStandard.is_active.is_(True))
+        ):
+            old.is_active = False
+        standard = ChecklistStandard(version=version, title=title, is_active=True)
+        db.session.add(standard)
+        db.session.flush()
+        for position, item in enumerate(items):
+            db.session.add(ChecklistItem(standard_id=standard.id, position=position, **item))
+        audit.record(
+            "checklist.published",
+            actor_id=admin.id,
+            object_type="standard",
+            object_id=standard.id,
+            version=version,
+        )
+    return standard
+
+
+# --- lifecycle -------------------------------------------------------------------------------
+
+
+def invite_centre(
+    actor: User, name: str, district_id: int, address: str = "", letter: str = ""
+) -> Centre:
+    """An agency sends a centre the invitation letter (倡议书): the centre starts `invited`."""
+    if actor.role not in (Role.INSPECTOR, Role.ADMIN):
+        raise Forbidden("只有监管部门可以发出倡议", reason="role")
+    if not name.strip():
+        raise Unprocessable("请填写机构名称", field="name")
+    with transaction():
+        agency = db.session.get(Agency, actor.agency_id) if actor.agency_id else None
+        centre = Centre(
+            name=name.strip(), district_id=district_id, address=address.strip(), status=S.INVITED
+        )
+        db.session.add(centre)
+        db.session.flush()
+        if actor.role is Role.INSPECTOR:
+            require_centre(actor, centre.id, Access.REGULATE)  # district in jurisdiction
+        for kind, room in ROOMS.items():
+            db.session.add(KitchenArea(centre_id=centre.id, kind=kind, name=room))
+        if agency is not None:
+            db.session.add(
+                CentreInvitation(centre_id=centre.id, agency_id=agency.id, letter=letter)
+            )
+        db.session.add(
+            CentreStatusChange(
+                centre_id=centre.id,
+                from_status=None,
+                to_status=S.INVITED,
+                actor_id=actor.id,
+                reason="发出倡议书",
+            )
+        )
+        publish("centre.invited", centre_id=centre.id, agency_id=actor.agency_id)
+    return centre
+
+
+def _move(centre: Centre, action: str, actor: User, reason: str | None) -> None:
+    sources, target, roles = LIFECYCLE[action]
+    if actor.role not in roles:
+        raise Forbidden("您的角色不能执行此操作", reason="role")
+    access = Access.REGULATE if actor.role is Role.INSPECTOR else Access.MANAGE
+    require_centre(actor, centre.id, access)
+    if centre.status not in sources:
+        raise Conflict(
+            f"机构当前为“{STATUS_LABELS[centre.status]}”，不能执行此操作",
+            current_status=centre.status.value,
+        )
+    db.session.add(
+        CentreStatusChange(
+            centre_id=centre.id,
+            from_status=centre.status,
+            to_status=target,
+            actor_id=actor.id,
+            reason=reason,
+        )
+    )
+    centre.status = target
+    centre.status_changed_at = utcnow()
+    publish(f"centre.{target.value}", centre_id=centre.id, status=target.value)
+
+
+def _centre_for_update(centre_id: int) -> Centre:
+    centre = db.session.scalar(select(Centre).where(Centre.id == centre_id).with_for_update())
+    if centre is None:
+        raise NotFound("找不到该托管机构")
+    return centre
+
+
+def start_installation(actor: User, centre_id: int) -> Centre:
+    with transaction():
+        centre = _centre_for_update(centre_id)
+        _move(centre, "start_installation", actor, "接受倡议，开始安装")
+        for invitation in db.session.scalars(
+            select(CentreInvitation).where(
+                CentreInvitation.centre_id == centre.id, CentreInvitation.accepted_at.is_(None)
+            )
+        ):
+            invitation.accepted_at = utcnow()
+    return centre
+
+
+def start_commissioning(technician: User, centre_id: int) -> Commissioning:
+    with transaction():
+        centre = _centre_for_update(centre_id)
+        _move(centre, "start_commissioning", technician, "安装完成，开始调试验收")
+        commissioning = Commissioning(
+            centre_id=centre.id, standard_id=active_standard().id, technician_id=technician.id
+        )
+        db.session.add(commissioning)
+        db.session.flush()
+    return commissioning
+
+
+def suspend(inspector: User, centre_id: int, reason: str) -> Centre:
+    if not reason.strip():
+        raise Unprocessable("请填写暂停原因（将展示给家长）", field="reason")
+    with transaction():
+        centre = _centre_for_update(centre_id)
+        _move(centre, "suspend", inspector, reason.strip())
+        centre.suspension_reason = reason.strip()
+        for operator in outbox.operators_of(centre.id):
+            outbox.notify_user(
+                operator,
+                "centre.suspended",
+                f"centre.suspended:{centre.id}:{centre.status_changed_at.isoformat()}",
+                {"centre_id": centre.id, "reason": centre.suspension_reason},
+            )
+    return centre
+
+
+def reinstate(inspector: User, centre_id: int, reason: str = "") -> Centre:
+    with transaction():
+        centre = _centre_for_update(centre_id)
+        _move(centre, "reinstate", inspector, reason.strip() or "恢复直播")
+        centre.suspension_reason = None
+    return centre
+
+
+# --- the checklist -----------------------------------------------------------------------------
+
+
+def current_commissioning(user: User, centre_id: int) -> Commissioning:
+    require_centre(user, centre_id, Access.READ)
+    commissioning = db.session.scalar(
+        select(Commissioning)
+        .where(Commissioning.centre_id == centre_id)
+        .order_by(Commissioning.id.desc())
+        .limit(1)
+    )
+    if commissioning is None:
+        raise NotFound("该机构尚未开始调试验收")
+    return commissioning
+
+
+def checklist(user: User, centre_id: int) -> dict[str, Any]:
+    """Every item of the commissioning's standard with its latest result."""
+    commissioning = current_commissioning(user, centre_id)
+    standard = db.session.get(ChecklistStandard, commissioning.standard_id)
+    assert standard is not None
+    results = {r.item_id: r for r in commissioning.results}
+    items = []
+    for item in standard.items:
+        result = results.get(item.id)
+        items.append(
+            {
+                "item_id": item.id,
+                "code": item.code,
+                "title": item.title,
+                "kind": item.kind.value,
+                "required": item.required,
+                "passed": None if result is None else result.passed,
+                "detail": None if result is None else result.detail,
+                "note": None if result is None else result.note,
+                "checked_at": None if result is None else result.checked_at.isoformat(),
+            }
+        )
+    blocking = [i["title"] for i in items if i["required"] and i["passed"] is not True]
+    return {
+        "commissioning_id": commissioning.id,
+        "centre_id": centre_id,
+        "standard_version": standard.version,
+        "items": items,
+        "ready": not blocking,
+        "blocking": blocking,
+        "signed_off_at": commissioning.signed_off_at.isoformat()
+        if commissioning.signed_off_at
+        else None,
+    }
+
+
+def _set_result(
+    commissioning: Commissioning,
+    item: ChecklistItem,
+    outcome: ItemOutcome,
+    actor: User | None,
+    note: str = "",
+) -> ChecklistResult:
+    result = db.session.scalar(
+        select(ChecklistResult).where(
+            ChecklistResult.commissioning_id == commissioning.id, ChecklistResult.item_id == item.id
+        )
+    )
+    if result is None:
+        result = ChecklistResult(
+            commissioning_id=commissioning.id, item_id=item.id, passed=outcome.passed
+        )
+        db.session.add(result)
+    result.passed, result.detail, result.note = outcome.passed, outcome.detail, note
+    result.checked_by_id = actor.id if actor else None
+    result.checked_at = utcnow()
+    db.session.flush()
+    return result
+
+
+def evaluate_automatic(
+    item: ChecklistItem, cameras: list[Camera], probes: dict[int, dict[str, Any]], now: dt.datetime
+) -> ItemOutcome:
+    """Judge one automatic item from the centre's cameras and their probes."""
+    rule = item.rule or {}
+    per_camera: dict[str, Any] = {}
+
+    def each(check: Callable[[dict[str, Any]], tuple[bool, Any]]) -> ItemOutcome:
+        ok = bool(cameras)
+        for camera in cameras:
+            passed, value = check(probes.get(camera.id) or {})
+            per_camera[str(camera.id)] = {"passed": passed, "value": value}
+            ok = ok and passed
+        return ItemOutcome(ok, {"cameras": per_camera} if cameras else {"error": "没有摄像头"})
+
+    if item.code == "area_coverage":
+        covered = {c.area.kind.value for c in cameras if c.is_enabled}
+        missing = [ROOMS[AreaKind(a)] for a in rule.get("areas", []) if a not in covered]
+        return ItemOutcome(not missing, {"missing": missing})
+    if item.code == "stream_reachable":
+        return each(lambda p: (bool(p.get("reachable")), p.get("error")))
+    if item.code == "codec_h264":
+        return each(
+            lambda p: (
+                p.get("codec") == rule.get("codec", "h264") and p.get("bit_depth", 8) == 8,
+                p.get("codec"),
+            )
+        )
+    if item.code == "resolution":
+        return each(
+            lambda p: (
+                (p.get("height") or 0) >= rule["min_height"],
+                f"{p.get('width')}x{p.get('height')}",
+            )
+        )
+    if item.code == "frame_rate":
+        return each(lambda p: ((p.get("fps") or 0) >= rule["min_fps"], p.get("fps")))
+    if item.code == "keyframe_interval":
+        return each(
+            lambda p: (
+                p.get("keyframe_interval_s") is not None
+                and p["keyframe_interval_s"] <= rule["max_seconds"],
+                p.get("keyframe_interval_s"),
+            )
+        )
+    if item.code == "online_recent":
+        since = now - dt.timedelta(minutes=rule.get("minutes", 10))
+
+        def online(camera: Camera) -> bool:
+            return camera.status is CameraStatus.ONLINE and (
+                camera.status_changed_at is None or camera.status_changed_at <= since
+            )
+
+        states = {str(c.id): c.status.value for c in cameras}
+        return ItemOutcome(bool(cameras) and all(online(c) for c in cameras), {"cameras": states})
+    return ItemOutcome(False, {"error": f"未知检查项 {item.code}"})
+
+
+def run_automatic_checks(
+    user: User, centre_id: int, prober: Prober, now: dt.datetime | None = None
+) -> dict[str, Any]:
+    """Probe every camera of the centre and store each automatic item's result. The probes
+    run before the transaction (they take about a second per camera)."""
+    now = now or utcnow()
+    require_centre(
+        user, centre_id, Access.MANAGE if user.role is not Role.INSPECTOR else Access.REGULATE
+    )
+    commissioning = current_commissioning(user, centre_id)
+    cameras = list(
+        db.session.scalars(
+            select(Camera)
+            .where(Camera.centre_id == centre_id, Camera.is_enabled.is_(True))
+            .order_by(Camera.id)
+        )
+    )
+    probes = {camera.id: prober(stream_url(camera)) for camera in cameras}
+    db.session.rollback()  # end the read; the write below takes its own transaction
+    with transaction():
+        commissioning = db.session.get(Commissioning, commissioning.id)
+        assert commissioning is not None
+        cameras = list(
+            db.session.scalars(
+                select(Camera)
+                .where(Camera.centre_id == centre_id, Camera.is_enabled.is_(True))
+                .order_by(Camera.id)
+            )
+        )
+        for camera in cameras:
+            if camera.id in probes:
+                camera.probe, camera.probed_at = probes[camera.id], now
+        standard = db.session.get(ChecklistStandard, commissioning.standard_id)
+        assert standard is not None
+        for item in standard.items:
+            if item.kind is ChecklistItemKind.AUTOMATIC:
+                _set_result(
+                    commissioning, item, evaluate_automatic(item, cameras, probes, now), user
+                )
+    return checklist(user, centre_id)
+
+
+def record_manual(
+    technician: User, centre_id: int, item_id: int, note: str, photos: list[uploads.Photo]
+) -> dict[str, Any]:
+    """Evidence for a manual item: a photo (signage, angle, signed statement) or a note."""
+    checked = uploads.check_photos(photos, 5)
+    with transaction():
+        centre = _centre_for_update(centre_id)
+        require_centre(technician, centre.id, Access.MANAGE)
+        if technician.role not in (Role.TECHNICIAN, Role.ADMIN):
+            raise Forbidden("只有技术人员可以提交验收材料", reason="role")
+        commissioning = current_commissioning(technician, centre.id)
+        if commissioning.signed_off_at is not None:
+            raise Conflict("验收已签字确认，不能再修改", current_status=centre.status.value)
+        item = db.session.get(ChecklistItem, item_id)
+        if item is None or item.standard_id != commissioning.standard_id:
+            raise NotFound("找不到该检查项")
+        if item.kind is not ChecklistItemKind.MANUAL:
+            raise Unprocessable("自动检查项由系统检测，不能手工填写", field="item_id")
+        evidence = (item.rule or {}).get("evidence", "photo")
+        if evidence == "photo" and not checked:
+            raise Unprocessable(f"“{item.title}”需要上传照片", field="photos")
+        if evidence == "note" and not note.strip():
+            raise Unprocessable(f"“{item.title}”需要填写说明", field="note")
+        result = _set_result(
+            commissioning,
+            item,
+            ItemOutcome(True, {"photos": len(checked)}),
+            technician,
+            note.strip(),
+        )
+        for photo in checked:
+            db.session.add(uploads.store(photo, technician.id, checklist_result_id=result.id))
+    return checklist(technician, centre_id)
+
+
+def sign_off(technician: User, centre_id: int) -> Centre:
+    """The technician signs the checklist; the centre goes live only if every required item
+    has passed."""
+    with transaction():
+        centre = _centre_for_update(centre_id)
+        state = checklist(technician, centre.id)
+        if not state["ready"]:
+            raise Conflict(
+                "以下必检项尚未通过：" + "、".join(state["blocking"]),
+                current_status=centre.status.value,
+                blocking=state["blocking"],
+            )
+        _move(centre, "go_live", technician, "逐项检查通过，签字验收")
+        commissioning = db.session.get(Commissioning, state["commissioning_id"])
+        assert commissioning is not None
+        commissioning.signed_off_at = utcnow()
+        commissioning.signed_off_by_id = technician.id
+    return centre
