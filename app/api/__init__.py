@@ -19,7 +19,17 @@ ERROR_RESPONSES = {
 
 
 def init_app(app: Flask) -> None:
-    from app.api import admin, auth, centres, health, hls, inspector, notices, operator
+    from app.api import (
+        admin,
+        auth,
+        centres,
+        health,
+        hls,
+        inspector,
+        notices,
+        onboarding,
+        operator,
+    )
     from app.extensions import api
 
     app.config.update(
@@ -52,5 +62,6 @@ def init_app(app: Flask) -> None:
     api.register_blueprint(inspector.blp, url_prefix="/api/v1/inspector")
     api.register_blueprint(notices.blp, url_prefix="/api/v1")
     api.register_blueprint(admin.blp, url_prefix="/api/v1/admin")
+    api.register_blueprint(onboarding.blp, url_prefix="/api/v1")
     app.register_blueprint(health.bp)
     app.register_blueprint(hls.bp)
