@@ -20,6 +20,7 @@ from app.models import (
     Centre,
     CentreStatus,
     CentreStatusChange,
+    Commissioning,
     District,
     InviteCode,
     KitchenArea,
@@ -32,6 +33,7 @@ from app.models import (
 )
 from app.secrets import encrypt_secret, redact_url
 from app.services.accounts import add_staff_user
+from app.services.onboarding import active_standard
 from app.services.base import transaction
 
 AREAS = [
