@@ -33,8 +33,8 @@ from app.models import (
 )
 from app.secrets import encrypt_secret, redact_url
 from app.services.accounts import add_staff_user
-from app.services.onboarding import active_standard
 from app.services.base import transaction
+from app.services.onboarding import active_standard
 
 AREAS = [
     (AreaKind.PREP, "备餐间"),
@@ -199,6 +199,14 @@ def seed_demo(password: str) -> list[DemoLogin]:
             db.session.add(
                 TechnicianAssignment(technician_id=users["technician"].id, centre_id=centre.id)
             )
+        # The centre being commissioned has its checklist open against the active standard.
+        db.session.add(
+            Commissioning(
+                centre_id=centres[2].id,
+                standard_id=active_standard().id,
+                technician_id=users["technician"].id,
+            )
+        )
     return logins
 
 
