@@ -23,12 +23,15 @@ def init_app(app: Flask) -> None:
         admin,
         auth,
         centres,
+        concerns,
         health,
         hls,
         inspector,
+        invites,
         notices,
         onboarding,
         operator,
+        parent,
     )
     from app.extensions import api
 
@@ -63,5 +66,8 @@ def init_app(app: Flask) -> None:
     api.register_blueprint(notices.blp, url_prefix="/api/v1")
     api.register_blueprint(admin.blp, url_prefix="/api/v1/admin")
     api.register_blueprint(onboarding.blp, url_prefix="/api/v1")
+    api.register_blueprint(parent.blp, url_prefix="/api/v1/parent")
+    api.register_blueprint(concerns.blp, url_prefix="/api/v1")
+    api.register_blueprint(invites.blp, url_prefix="/api/v1")
     app.register_blueprint(health.bp)
     app.register_blueprint(hls.bp)

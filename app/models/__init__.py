@@ -2,6 +2,7 @@
 
 from app.models.base import Base, utcnow
 from app.models.centre import (
+    BindFailure,
     Camera,
     Centre,
     CentreInvitation,
@@ -18,7 +19,7 @@ from app.models.commissioning import (
     ChecklistStandard,
     Commissioning,
 )
-from app.models.concern import Concern, ConcernEvent
+from app.models.concern import Concern, ConcernEvent, concern_notices
 from app.models.enums import (
     AgencyKind,
     AreaCheckResult,

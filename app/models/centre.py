@@ -186,3 +186,16 @@ class ParentLink(Base):
 
     parent: Mapped[User] = relationship()
     centre: Mapped[Centre] = relationship()
+
+
+class BindFailure(Base):
+    """A failed attempt to bind with an invite code. Failures are counted over a rolling window,
+    per parent and per address, to stop codes being guessed. Only the fact and the time are
+    kept: never the code that was tried."""
+
+    __tablename__ = "bind_failures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    parent_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    ip: Mapped[str | None] = mapped_column(String(45), index=True)
+    failed_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -1,14 +1,22 @@
-"""Parents' concerns (家长反映) and their history."""
+"""Parents' concerns (家长反映), their history, and the findings and notices they led to."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import Column, ForeignKey, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, str_enum, utcnow
 from app.models.enums import ConcernStatus
+
+# Notices an inspector linked when resolving a concern (findings link by Finding.concern_id).
+concern_notices = Table(
+    "concern_notices",
+    Base.metadata,
+    Column("concern_id", ForeignKey("concerns.id", ondelete="CASCADE"), primary_key=True),
+    Column("notice_id", ForeignKey("rectification_notices.id"), primary_key=True),
+)
 
 
 class Concern(Base):
@@ -40,6 +48,15 @@ class Concern(Base):
 
     history: Mapped[list[ConcernEvent]] = relationship(
         back_populates="concern", order_by="ConcernEvent.id"
+    )
+    centre: Mapped[Centre] = relationship()  # noqa: F821
+    parent: Mapped[User] = relationship(foreign_keys=[parent_id])  # noqa: F821
+    assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id])  # noqa: F821
+    area: Mapped[KitchenArea | None] = relationship()  # noqa: F821
+    photos: Mapped[list[Attachment]] = relationship(order_by="Attachment.id")  # noqa: F821
+    findings: Mapped[list[Finding]] = relationship(order_by="Finding.id")  # noqa: F821
+    notices: Mapped[list[RectificationNotice]] = relationship(  # noqa: F821
+        secondary=concern_notices, order_by="RectificationNotice.id"
     )
 
 

@@ -48,16 +48,23 @@ class LiveNamespace(Namespace):
             join_room(room)
 
 
+# Keys that say who a parent is: they address the parent's own room and reach nobody else
+# (a concern's reporter stays unknown to the centre's staff, and may have asked to be anonymous).
+PERSONAL_KEYS = ("parent_id",)
+
+
 def target_rooms(name: str, data: dict[str, Any]) -> list[str]:
-    """Who hears an event: staff of the centre and its regulators; parents only what they may
-    see (camera status and snapshots of their centres); the recipient of a personal event."""
+    """Who hears an event: staff of the centre and its regulators (`agency_id`, or `agency_ids`
+    when several agencies cover the centre); parents only what they may see (camera status and
+    snapshots of their centres); the recipient of a personal event."""
     rooms: list[str] = ["admin"]
     centre_id, agency_id = data.get("centre_id"), data.get("agency_id")
     if name.startswith(("notice.", "patrol.", "concern.", "centre.", "camera.", "snapshot.")):
         if centre_id is not None:
             rooms.append(f"centre:{centre_id}:staff")
-        if agency_id is not None:
-            rooms.append(f"agency:{agency_id}")
+        agency_ids = [agency_id] if agency_id is not None else []
+        agency_ids += [a for a in data.get("agency_ids") or () if a not in agency_ids]
+        rooms.extend(f"agency:{a}" for a in agency_ids)
     if name.startswith(("camera.status", "snapshot.created")) and centre_id is not None:
         rooms.append(f"centre:{centre_id}:parents")
     if data.get("parent_id") is not None:
@@ -65,9 +72,19 @@ def target_rooms(name: str, data: dict[str, Any]) -> list[str]:
     return rooms
 
 
+def payload_for(room: str, data: dict[str, Any]) -> dict[str, Any]:
+    """What one room receives: everything for admins and the parent concerned, the event
+    without the personal keys for everyone else."""
+    if room == "admin" or (
+        data.get("parent_id") is not None and room == f"user:{data['parent_id']}"
+    ):
+        return data
+    return {key: value for key, value in data.items() if key not in PERSONAL_KEYS}
+
+
 def relay(name: str, data: dict[str, Any]) -> None:
     for room in target_rooms(name, data):
-        socketio.emit(name, data, to=room, namespace=NAMESPACE)
+        socketio.emit(name, payload_for(room, data), to=room, namespace=NAMESPACE)
 
 
 def init_app(app: Flask) -> None:

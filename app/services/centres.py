@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, select
@@ -61,6 +61,57 @@ def in_meal_window(centre: Centre, at: datetime) -> bool:
         and w.starts_at <= local.time() < w.ends_at
         for w in centre.meal_windows
     )
+
+
+@dataclass(frozen=True)
+class MealWindowTimes:
+    """One occurrence of a meal window: the window and its start and end in centre time."""
+
+    window: MealWindow
+    starts_at: datetime
+    ends_at: datetime
+
+    @property
+    def text(self) -> str:
+        return window_text(self.window)
+
+
+def window_text(window: MealWindow) -> str:
+    """How a window reads on a parent's screen: 11:30–13:00."""
+    return f"{window.starts_at:%H:%M}–{window.ends_at:%H:%M}"
+
+
+def _occurrences(centre: Centre, day: date) -> list[MealWindowTimes]:
+    windows = [w for w in centre.meal_windows if w.weekday is None or w.weekday == day.weekday()]
+    return sorted(
+        (
+            MealWindowTimes(
+                w,
+                datetime.combine(day, w.starts_at, CENTRE_TZ),
+                datetime.combine(day, w.ends_at, CENTRE_TZ),
+            )
+            for w in windows
+        ),
+        key=lambda o: o.starts_at,
+    )
+
+
+def current_meal_window(centre: Centre, at: datetime) -> MealWindowTimes | None:
+    """The window `at` falls in (the rule of `in_meal_window`), if any."""
+    local = at.astimezone(CENTRE_TZ)
+    return next(
+        (o for o in _occurrences(centre, local.date()) if o.starts_at <= local < o.ends_at), None
+    )
+
+
+def next_meal_window(centre: Centre, at: datetime) -> MealWindowTimes | None:
+    """The next window to open after `at`: later today or within the coming week."""
+    local = at.astimezone(CENTRE_TZ)
+    for offset in range(8):
+        for occurrence in _occurrences(centre, local.date() + timedelta(days=offset)):
+            if occurrence.starts_at > local:
+                return occurrence
+    return None
 
 
 def set_meal_windows(user: User, centre_id: int, windows: list[MealWindowInput]) -> Centre:

@@ -46,6 +46,22 @@ def jurisdiction_district_ids(agency: Agency) -> list[int]:
     return found
 
 
+def regulators_of(centre: Centre) -> list[Agency]:
+    """The agencies whose jurisdiction covers the centre: those of its district and of every
+    district above it."""
+    districts: list[int] = []
+    district_id: int | None = centre.district_id
+    while district_id is not None and district_id not in districts:
+        districts.append(district_id)
+        district = db.session.get(District, district_id)
+        district_id = district.parent_id if district else None
+    return list(
+        db.session.scalars(
+            select(Agency).where(Agency.district_id.in_(districts)).order_by(Agency.id)
+        )
+    )
+
+
 def visible_centre_ids(user: User) -> Select[tuple[int]] | None:
     """A SELECT of the centre ids the user may read, or None when they may read all."""
     if user.role is Role.ADMIN:

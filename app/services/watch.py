@@ -97,6 +97,16 @@ def _authorise(user: User, camera: Camera, at: datetime) -> None:
         )
 
 
+def watch_refusal(user: User, camera: Camera, at: datetime) -> Forbidden | None:
+    """Why `user` may not watch `camera` at `at` (the policy `start_watch` applies), or None
+    when they may: lets a page show which cameras can be watched now without trying each."""
+    try:
+        _authorise(user, camera, at)
+    except Forbidden as refusal:
+        return refusal
+    return None
+
+
 def start_watch(
     user: User, camera_id: int, purpose: str = "live", now: datetime | None = None
 ) -> WatchGrant:
