@@ -45,6 +45,9 @@ class Config:
     INSTANCE_PATH: str = str(BASE_DIR / "instance")
     DATABASE_URL: str | None = None
     REDIS_URL: str | None = None
+    # Reverse proxies in front of the app (nginx = 1): their X-Forwarded-For/-Proto are trusted
+    # for the client address (rate limits, audit log) and scheme.
+    PROXY_HOPS: int = 0
     # Socket.IO async mode: threads in the embedded default, gevent under gunicorn.
     SOCKETIO_ASYNC_MODE: str = "threading"
     # JSON bodies and uploads above this are refused with 413.
@@ -207,6 +210,7 @@ class TestingConfig(Config):
 class ProductionConfig(Config):
     ENV_NAME: str = "production"
     DEMO_MODE: bool = False
+    PROXY_HOPS: int = 1
     SOCKETIO_ASYNC_MODE: str = "gevent"
 
     def validate(self) -> None:

@@ -76,9 +76,9 @@ def test_gunicorn_gevent_serves_the_api_and_websocket_socketio(app, app_config):
         deadline = time.monotonic() + 30
         while True:
             try:
-                health = requests.get(base + "/healthz", timeout=1)
+                health = requests.get(base + "/healthz", timeout=5)
                 break
-            except requests.ConnectionError:
+            except requests.RequestException:
                 assert process.poll() is None, process.stderr.read().decode()[-2000:]
                 assert time.monotonic() < deadline, "gunicorn did not start"
                 time.sleep(0.2)

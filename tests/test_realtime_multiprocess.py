@@ -70,9 +70,9 @@ def two_servers(app_config, app):
     for url in urls:
         while True:
             try:
-                if requests.get(url + "/healthz", timeout=1).status_code == 200:
+                if requests.get(url + "/healthz", timeout=5).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:
                 pass
             assert time.monotonic() < deadline, "server did not start"
             time.sleep(0.1)
