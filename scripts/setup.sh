@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Create the virtual environment and install the pinned Python dependencies. Idempotent.
+# Create the virtual environment and install the pinned Python dependencies, then the pinned
+# front-end packages of the H5 app (npm ci → app/web/static/vendor/, git-ignored). Idempotent.
 # Usage: scripts/setup.sh [extra]   (extra: "test" to add the test tools)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,4 +17,18 @@ if [ ! -f "$stamp" ]; then
     .venv/bin/python -m pip install -q -e .
   fi
   touch "$stamp"
+fi
+
+# Front-end packages (WeUI, hls.js, ECharts, socket.io-client) from the npm registry, exactly as
+# app/web/package-lock.json pins them; their postinstall copies the browser builds to
+# app/web/static/vendor/, which Flask serves at /assets/vendor/.
+if ! command -v npm >/dev/null 2>&1; then
+  echo "==> installing Node.js and npm (the H5 app's front-end packages come from npm)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null
+fi
+web_stamp="app/web/node_modules/.installed-$(sha256sum app/web/package-lock.json app/web/vendor.mjs | sha256sum | cut -c1-16)"
+if [ ! -f "$web_stamp" ] || [ ! -f app/web/static/vendor/hls.mjs ]; then
+  npm ci --prefix app/web --no-audit --no-fund --loglevel=error
+  touch "$web_stamp"
 fi

@@ -20,6 +20,9 @@ from config import TestingConfig
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 
+# Fixtures of the browser tests (a served app, an HLS stream, chromium): tests/web_support.py.
+pytest_plugins = ["tests.web_support"]
+
 
 def pytest_report_header(config: pytest.Config) -> str:
     return f"database: {'postgresql' if PG_URL else 'sqlite'}"

@@ -24,6 +24,7 @@ def init_app(app: Flask) -> None:
         auth,
         centres,
         concerns,
+        dashboard,
         health,
         hls,
         inspector,
@@ -66,6 +67,7 @@ def init_app(app: Flask) -> None:
     api.register_blueprint(notices.blp, url_prefix="/api/v1")
     api.register_blueprint(admin.blp, url_prefix="/api/v1/admin")
     api.register_blueprint(onboarding.blp, url_prefix="/api/v1")
+    api.register_blueprint(dashboard.blp, url_prefix="/api/v1")
     api.register_blueprint(parent.blp, url_prefix="/api/v1/parent")
     api.register_blueprint(concerns.blp, url_prefix="/api/v1")
     api.register_blueprint(invites.blp, url_prefix="/api/v1")

@@ -1,0 +1,618 @@
+// Inspectors (监管人员): the centres of their jurisdiction, the patrol screen (the rooms live side
+// by side, each marked ok or given a finding, a notice issued from the findings), the notices
+// they issued and the review of an answer (verify / return) with the follow-up log.
+
+import { api, currentUser } from "../api.js";
+import { LivePlayer } from "../player.js";
+import { subscribe } from "../realtime.js";
+import {
+  $,
+  $$,
+  busy,
+  confirmDialog,
+  emptyState,
+  errorState,
+  formatDateTime,
+  html,
+  loadInto,
+  loadingState,
+  render,
+  setTitle,
+  showError,
+  tag,
+  toast,
+} from "../ui.js";
+import {
+  AREA,
+  CAMERA_STATUS,
+  CAMERA_TONE,
+  CENTRE_STATUS,
+  FINDING_CATEGORY,
+  FOLLOW_UP_KIND,
+  OPEN_NOTICE,
+  REVIEW_MODE,
+  SEVERITY,
+} from "../labels.js";
+import { historyBlock, noticeCell, noticeHeader, noticeSignature, responsesBlock } from "./operator.js";
+
+const AREA_ORDER = ["prep", "storage", "cooking", "washing", "other"];
+const DEFAULT_LEGAL_BASIS =
+  "《中华人民共和国食品安全法》第三十三条、《餐饮服务食品安全操作规范》";
+
+const options = (labels, selected) =>
+  Object.entries(labels).map(
+    ([value, label]) => html`<option value="${value}"${value === selected ? " selected" : ""}>${label}</option>`,
+  );
+
+// --- centres of the jurisdiction ------------------------------------------------------------
+
+export async function centresPage(ctx) {
+  setTitle("远程巡查");
+  render(
+    ctx.view,
+    html`<div class="bk-page">
+      <h2 class="bk-page__title">辖区托管机构</h2>
+      <div class="weui-search-bar bk-search">
+        <div class="weui-search-bar__form">
+          <div class="weui-search-bar__box">
+            <i class="weui-icon-search"></i>
+            <input type="search" class="weui-search-bar__input" placeholder="搜索机构名称" data-search>
+          </div>
+        </div>
+      </div>
+      <div data-list></div>
+    </div>`,
+  );
+  const list = $(ctx.view, "[data-list]");
+  const centres = await loadInto(
+    list,
+    () => api("/api/v1/centres"),
+    (rows) => drawCentres(rows),
+  );
+  if (!centres) return;
+  $(ctx.view, "[data-search]").addEventListener("input", (event) => {
+    const q = event.target.value.trim();
+    render(list, drawCentres(centres.filter((c) => !q || c.name.includes(q))));
+  });
+}
+
+function drawCentres(centres) {
+  if (!centres.length) return emptyState("没有找到托管机构");
+  return html`<div class="weui-cells">
+    ${centres.map(
+      (c) => html`<a class="weui-cell weui-cell_access" href="#/inspector/patrol/${c.id}" data-centre="${c.id}">
+        <div class="weui-cell__bd">
+          <p class="bk-cell-title">${c.name}</p>
+          <p class="bk-cell-sub bk-ellipsis">${c.address || c.district}</p>
+        </div>
+        <div class="weui-cell__ft">${tag(CENTRE_STATUS[c.status] || c.status, c.status === "live" ? "ok" : c.status === "suspended" ? "danger" : "plain")}</div>
+      </a>`,
+    )}
+  </div>`;
+}
+
+// --- the patrol screen ----------------------------------------------------------------------
+
+export async function patrolPage(ctx) {
+  const centreId = Number(ctx.params.centreId);
+  const me = currentUser();
+  setTitle("巡查");
+  render(ctx.view, loadingState());
+  let centre;
+  let cameras;
+  let patrol = null;
+  try {
+    [centre, cameras] = await Promise.all([
+      api(`/api/v1/centres/${centreId}`),
+      api(`/api/v1/centres/${centreId}/cameras`),
+    ]);
+    const patrols = await api(`/api/v1/inspector/centres/${centreId}/patrols`);
+    patrol = patrols.find((p) => !p.ended_at && p.inspector_id === me.id) || null;
+  } catch (error) {
+    render(ctx.view, errorState(error, { retry: false }));
+    return;
+  }
+  if (!ctx.current) return;
+  setTitle(`巡查 · ${centre.name}`);
+  const areas = [...centre.areas].sort(
+    (a, b) => AREA_ORDER.indexOf(a.kind) - AREA_ORDER.indexOf(b.kind),
+  );
+  render(
+    ctx.view,
+    html`<div class="bk-page bk-page_patrol">
+      <div class="bk-patrol-head">
+        <div>
+          <h2 class="bk-page__title">${centre.name}</h2>
+          <p class="bk-page__desc" data-patrol-state></p>
+        </div>
+        <div data-patrol-actions></div>
+      </div>
+      <div class="bk-room-grid">
+        ${areas.map((area) => {
+          const camera = cameras.find((c) => c.area_id === area.id);
+          return html`<section class="bk-room" data-area="${area.id}" data-kind="${area.kind}">
+            <div class="bk-room__player" data-player="${camera ? camera.id : ""}">
+              ${camera ? "" : html`<div class="bk-room__none">未安装摄像头</div>`}
+            </div>
+            <div class="bk-room__bar">
+              <span class="bk-room__name">${area.name || AREA[area.kind]}</span>
+              ${camera ? tag(CAMERA_STATUS[camera.status], CAMERA_TONE[camera.status]) : ""}
+            </div>
+            <div class="bk-room__check" data-check></div>
+            <div class="bk-room__actions">
+              <a role="button" href="javascript:" class="weui-btn weui-btn_mini weui-btn_default" data-action="ok">正常</a>
+              <a role="button" href="javascript:" class="weui-btn weui-btn_mini weui-btn_warn" data-action="finding">记录问题</a>
+            </div>
+          </section>`;
+        })}
+      </div>
+      <div data-finding-form></div>
+      <div data-findings></div>
+      <div data-notice-form></div>
+    </div>`,
+  );
+
+  const players = [];
+  for (const el of $$(ctx.view, "[data-player]")) {
+    if (!el.dataset.player) continue;
+    const player = new LivePlayer(el, Number(el.dataset.player), { compact: true });
+    players.push(player);
+    player.start();
+  }
+  ctx.cleanup(() => players.forEach((p) => p.destroy()));
+
+  const drawPatrol = () => {
+    const state = $(ctx.view, "[data-patrol-state]");
+    const actions = $(ctx.view, "[data-patrol-actions]");
+    if (!patrol) {
+      state.textContent = "尚未开始巡查：开始后可逐个区域记录";
+      render(actions, html`<a role="button" href="javascript:" class="weui-btn weui-btn_mini weui-btn_primary" data-action="start">开始巡查</a>`);
+    } else {
+      state.textContent = `远程巡查进行中 · 开始于 ${formatDateTime(patrol.started_at)}`;
+      render(actions, html`<a role="button" href="javascript:" class="weui-btn weui-btn_mini weui-btn_default" data-action="end">结束巡查</a>`);
+    }
+    for (const room of $$(ctx.view, "[data-area]")) {
+      const areaId = Number(room.dataset.area);
+      const check = patrol?.area_checks.find((c) => c.area_id === areaId);
+      const findings = patrol?.findings.filter((f) => f.area_id === areaId) || [];
+      render(
+        $(room, "[data-check]"),
+        check
+          ? check.result === "ok"
+            ? tag("✓ 正常", "ok")
+            : tag(`发现问题 ${findings.length} 项`, "danger")
+          : patrol
+            ? html`<span class="bk-muted">未检查</span>`
+            : "",
+      );
+      for (const button of $$(room, ".bk-room__actions .weui-btn")) {
+        button.classList.toggle("weui-btn_disabled", !patrol);
+      }
+    }
+    drawFindings();
+  };
+
+  const drawFindings = () => {
+    const box = $(ctx.view, "[data-findings]");
+    if (!patrol || !patrol.findings.length) {
+      render(box, "");
+      return;
+    }
+    const areaName = (id) => areas.find((a) => a.id === id)?.name || "全店";
+    render(
+      box,
+      html`<div class="weui-cells__title">本次发现的问题（勾选后下发整改通知）</div>
+        <div class="weui-cells weui-cells_checkbox">
+          ${patrol.findings.map(
+            (f) => html`<label class="weui-cell weui-cell_active weui-check__label" data-finding="${f.id}">
+              <div class="weui-cell__hd">
+                <input type="checkbox" class="weui-check" name="finding" value="${f.id}" checked>
+                <i class="weui-icon-checked"></i>
+              </div>
+              <div class="weui-cell__bd">
+                <p>${f.description}</p>
+                <p class="bk-cell-sub">${areaName(f.area_id)} · ${FINDING_CATEGORY[f.category]} · ${SEVERITY[f.severity]}</p>
+              </div>
+            </label>`,
+          )}
+        </div>
+        <div class="bk-actions">
+          <a role="button" href="javascript:" class="weui-btn weui-btn_primary" data-action="notice">下发整改通知</a>
+        </div>`,
+    );
+  };
+
+  const refreshPatrol = async () => {
+    if (patrol) patrol = await api(`/api/v1/inspector/patrols/${patrol.id}`);
+    drawPatrol();
+  };
+
+  const showFindingForm = (areaId) => {
+    const area = areas.find((a) => a.id === areaId);
+    const box = $(ctx.view, "[data-finding-form]");
+    render(
+      box,
+      html`<form class="bk-sheet" data-for-area="${areaId}" novalidate>
+        <div class="weui-cells__title">记录问题 · ${area.name}</div>
+        <div class="weui-cells weui-cells_form">
+          <div class="weui-cell weui-cell_select weui-cell_select-after">
+            <div class="weui-cell__hd"><label class="weui-label">类别</label></div>
+            <div class="weui-cell__bd"><select class="weui-select" name="category">${options(FINDING_CATEGORY, "hygiene")}</select></div>
+          </div>
+          <div class="weui-cell weui-cell_select weui-cell_select-after">
+            <div class="weui-cell__hd"><label class="weui-label">等级</label></div>
+            <div class="weui-cell__bd"><select class="weui-select" name="severity">${options(SEVERITY, "II")}</select></div>
+          </div>
+          <div class="weui-cell">
+            <div class="weui-cell__bd">
+              <textarea class="weui-textarea" name="description" rows="3" maxlength="4000" placeholder="描述看到的问题"></textarea>
+            </div>
+          </div>
+        </div>
+        <div class="bk-actions bk-actions_row">
+          <a role="button" href="javascript:" class="weui-btn weui-btn_default" data-action="cancel">取消</a>
+          <a role="button" href="javascript:" class="weui-btn weui-btn_primary" data-action="save-finding">保存</a>
+        </div>
+      </form>`,
+    );
+    box.scrollIntoView({ behavior: "smooth", block: "start" });
+    $(box, "textarea").focus();
+    $(box, "[data-action=cancel]").addEventListener("click", () => render(box, ""));
+    const save = $(box, "[data-action=save-finding]");
+    save.addEventListener("click", () =>
+      busy(save, async () => {
+        const form = $(box, "form");
+        const description = form.description.value.trim();
+        if (!description) return showError({ message: "请描述发现的问题" });
+        try {
+          await api(`/api/v1/inspector/patrols/${patrol.id}/findings`, {
+            method: "POST",
+            json: {
+              category: form.category.value,
+              severity: form.severity.value,
+              description,
+              area_id: areaId,
+            },
+          });
+          render(box, "");
+          toast("已记录");
+          await refreshPatrol();
+        } catch (error) {
+          showError(error);
+        }
+        return undefined;
+      }),
+    );
+  };
+
+  const showNoticeForm = () => {
+    const chosen = $$(ctx.view, "input[name=finding]:checked").map((i) => Number(i.value));
+    if (!chosen.length) return showError({ message: "请勾选要整改的问题" });
+    const box = $(ctx.view, "[data-notice-form]");
+    const requirements = patrol.findings
+      .filter((f) => chosen.includes(f.id))
+      .map((f, i) => `${i + 1}. 针对“${f.description}”立即整改，并提交整改后的照片。`)
+      .join("\n");
+    render(
+      box,
+      html`<form class="bk-sheet" novalidate>
+        <div class="weui-cells__title">整改通知（${chosen.length} 个问题）</div>
+        <div class="weui-cells weui-cells_form">
+          <div class="weui-cell"><div class="weui-cell__bd">
+            <textarea class="weui-textarea" name="requirements" rows="4" maxlength="4000">${requirements}</textarea>
+          </div></div>
+          <div class="weui-cell"><div class="weui-cell__bd">
+            <textarea class="weui-textarea" name="legal_basis" rows="2" maxlength="4000">${DEFAULT_LEGAL_BASIS}</textarea>
+          </div></div>
+          <div class="weui-cell weui-cell_active">
+            <div class="weui-cell__hd"><label class="weui-label">整改期限</label></div>
+            <div class="weui-cell__bd"><input class="weui-input" name="working_days" type="number" inputmode="numeric" min="1" max="365" value="5"></div>
+            <div class="weui-cell__ft">个工作日</div>
+          </div>
+        </div>
+        <div class="bk-actions bk-actions_row">
+          <a role="button" href="javascript:" class="weui-btn weui-btn_default" data-action="cancel">取消</a>
+          <a role="button" href="javascript:" class="weui-btn weui-btn_primary" data-action="issue">下发</a>
+        </div>
+      </form>`,
+    );
+    box.scrollIntoView({ behavior: "smooth", block: "start" });
+    $(box, "[data-action=cancel]").addEventListener("click", () => render(box, ""));
+    const issue = $(box, "[data-action=issue]");
+    issue.addEventListener("click", () =>
+      busy(issue, async () => {
+        const form = $(box, "form");
+        const days = Number(form.working_days.value);
+        if (!form.requirements.value.trim()) return showError({ message: "请填写整改要求" });
+        if (!Number.isInteger(days) || days < 1) return showError({ message: "请填写整改期限（工作日数）" });
+        try {
+          const draft = await api("/api/v1/inspector/notices", {
+            method: "POST",
+            json: {
+              centre_id: centreId,
+              finding_ids: chosen,
+              requirements: form.requirements.value.trim(),
+              legal_basis: form.legal_basis.value.trim(),
+              working_days: days,
+            },
+          });
+          const issued = await api(`/api/v1/inspector/notices/${draft.id}/issue`, { method: "POST" });
+          render(box, "");
+          toast(`已下发 ${issued.number}`, { ms: 2500 });
+          ctx.navigate(`/inspector/notice/${issued.id}`);
+        } catch (error) {
+          showError(error);
+        }
+        return undefined;
+      }),
+    );
+    return undefined;
+  };
+
+  ctx.listen(ctx.view, "click", async (event) => {
+    const button = event.target.closest("[data-action]");
+    if (!button || button.classList.contains("weui-btn_disabled")) return;
+    const action = button.dataset.action;
+    const areaId = Number(button.closest("[data-area]")?.dataset.area);
+    if (action === "start") {
+      await busy(button, async () => {
+        try {
+          patrol = await api("/api/v1/inspector/patrols", {
+            method: "POST",
+            json: { centre_id: centreId, mode: "remote" },
+          });
+        } catch (error) {
+          // Already patrolling here (another tab): carry on with that patrol.
+          if (error.status === 409 && error.body.patrol_id) {
+            patrol = await api(`/api/v1/inspector/patrols/${error.body.patrol_id}`);
+          } else {
+            return showError(error);
+          }
+        }
+        drawPatrol();
+        return undefined;
+      });
+    } else if (action === "end") {
+      if (!(await confirmDialog("结束巡查", "结束后本次巡查记录将不能再修改。", { ok: "结束" }))) return;
+      await busy(button, async () => {
+        try {
+          const unchecked = areas.filter((a) => !patrol.area_checks.some((c) => c.area_id === a.id));
+          const summary = patrol.findings.length
+            ? `远程巡查发现 ${patrol.findings.length} 个问题`
+            : `远程巡查未发现问题${unchecked.length ? `（${unchecked.length} 个区域未检查）` : ""}`;
+          await api(`/api/v1/inspector/patrols/${patrol.id}/end`, { method: "POST", json: { summary } });
+          patrol = null;
+          toast("巡查已结束");
+          drawPatrol();
+        } catch (error) {
+          showError(error);
+        }
+      });
+    } else if (action === "ok" && areaId) {
+      await busy(button, async () => {
+        try {
+          await api(`/api/v1/inspector/patrols/${patrol.id}/areas/${areaId}`, {
+            method: "PUT",
+            json: { result: "ok" },
+          });
+          await refreshPatrol();
+        } catch (error) {
+          showError(error);
+        }
+      });
+    } else if (action === "finding" && areaId) {
+      showFindingForm(areaId);
+    } else if (action === "notice") {
+      showNoticeForm();
+    }
+  });
+  drawPatrol();
+}
+
+// --- notices --------------------------------------------------------------------------------
+
+const FILTERS = [
+  ["review", "待复查", (n) => n.status === "responded"],
+  ["open", "整改中", (n) => OPEN_NOTICE.has(n.status)],
+  ["overdue", "逾期", (n) => n.status === "overdue" || n.status === "escalated"],
+  ["all", "全部", () => true],
+];
+
+export async function noticesPage(ctx) {
+  setTitle("整改通知");
+  let filter = ctx.query.filter || "review";
+  render(
+    ctx.view,
+    html`<div class="bk-page">
+      <div class="weui-navbar bk-navbar" role="tablist">
+        ${FILTERS.map(
+          ([key, label]) => html`<a role="tab" href="javascript:" class="weui-navbar__item${key === filter ? " weui-bar__item_on" : ""}" data-filter="${key}">${label}</a>`,
+        )}
+      </div>
+      <div data-list></div>
+    </div>`,
+  );
+  const list = $(ctx.view, "[data-list]");
+  let notices = null;
+  const draw = () => {
+    const [, label, test] = FILTERS.find(([key]) => key === filter);
+    const shown = notices.filter(test);
+    return shown.length
+      ? html`<div class="weui-cells">${shown.map((n) => noticeCell(n, `#/inspector/notice/${n.id}`))}</div>`
+      : emptyState(`没有${label}的整改通知`);
+  };
+  const load = async () => {
+    notices = await loadInto(list, () => api("/api/v1/notices"), (rows) => {
+      notices = rows;
+      return draw();
+    });
+  };
+  $(ctx.view, ".weui-navbar").addEventListener("click", (event) => {
+    const key = event.target.closest("[data-filter]")?.dataset.filter;
+    if (!key) return;
+    filter = key;
+    for (const tab of $$(ctx.view, "[data-filter]")) {
+      tab.classList.toggle("weui-bar__item_on", tab.dataset.filter === key);
+    }
+    if (notices) render(list, draw());
+  });
+  await load();
+  ctx.cleanup(subscribe("notice.", () => ctx.current && load()));
+}
+
+function nowLocalInput() {
+  const d = new Date(Date.now() - new Date().getTimezoneOffset() * 60000);
+  return d.toISOString().slice(0, 16);
+}
+
+export async function noticePage(ctx) {
+  const id = Number(ctx.params.id);
+  const inspector = currentUser().role === "inspector";
+  setTitle("整改通知");
+  const draw = (notice) => html`<div class="bk-page">
+    ${noticeHeader(notice)}
+    <div class="weui-cells__title">发现的问题</div>
+    <div class="weui-cells">
+      ${notice.findings.map(
+        (f) => html`<div class="weui-cell"><div class="weui-cell__bd">
+          <p>${f.description}</p>
+          <p class="bk-cell-sub">${FINDING_CATEGORY[f.category]} · ${SEVERITY[f.severity]}</p>
+        </div></div>`,
+      )}
+    </div>
+    ${responsesBlock(notice)}
+    ${inspector && notice.status === "responded"
+      ? html`<div class="weui-cells__title">复查</div>
+          <form class="bk-review" novalidate>
+            <div class="weui-cells weui-cells_form">
+              <div class="weui-cell weui-cell_select weui-cell_select-after">
+                <div class="weui-cell__hd"><label class="weui-label">复查方式</label></div>
+                <div class="weui-cell__bd"><select class="weui-select" name="mode">${options(REVIEW_MODE, "live_video")}</select></div>
+              </div>
+              <div class="weui-cell"><div class="weui-cell__bd">
+                <textarea class="weui-textarea" name="note" rows="2" maxlength="2000" placeholder="复查意见（退回时必填，操作人员可见）"></textarea>
+              </div></div>
+            </div>
+            <div class="bk-actions bk-actions_row">
+              <a role="button" href="javascript:" class="weui-btn weui-btn_warn" data-action="return">退回整改</a>
+              <a role="button" href="javascript:" class="weui-btn weui-btn_primary" data-action="verify">复查通过</a>
+            </div>
+          </form>`
+      : ""}
+    ${inspector && notice.status === "draft"
+      ? html`<div class="bk-actions"><a role="button" href="javascript:" class="weui-btn weui-btn_primary" data-action="issue">下发</a></div>`
+      : ""}
+    ${historyBlock(notice)}
+    ${inspector && !["draft", "withdrawn"].includes(notice.status)
+      ? html`<div class="weui-cells__title">记录跟进</div>
+          <form class="bk-follow-up" novalidate>
+            <div class="weui-cells weui-cells_form">
+              <div class="weui-cell weui-cell_select weui-cell_select-after">
+                <div class="weui-cell__hd"><label class="weui-label">方式</label></div>
+                <div class="weui-cell__bd"><select class="weui-select" name="kind">${options(FOLLOW_UP_KIND, "phone")}</select></div>
+              </div>
+              <div class="weui-cell weui-cell_active">
+                <div class="weui-cell__hd"><label class="weui-label">时间</label></div>
+                <div class="weui-cell__bd"><input class="weui-input" type="datetime-local" name="happened_at" value="${nowLocalInput()}"></div>
+              </div>
+              <div class="weui-cell weui-cell_active">
+                <div class="weui-cell__hd"><label class="weui-label">联系对象</label></div>
+                <div class="weui-cell__bd"><input class="weui-input" name="contact" maxlength="128" placeholder="例如 负责人李先生"></div>
+              </div>
+              <div class="weui-cell"><div class="weui-cell__bd">
+                <textarea class="weui-textarea" name="outcome" rows="2" maxlength="4000" placeholder="跟进结果"></textarea>
+              </div></div>
+            </div>
+            <div class="bk-actions">
+              <a role="button" href="javascript:" class="weui-btn weui-btn_default" data-action="follow-up">保存跟进记录</a>
+            </div>
+          </form>`
+      : ""}
+    <div class="bk-actions"><a class="weui-btn weui-btn_default" href="#/inspector/notices">返回列表</a></div>
+  </div>`;
+
+  let shown = "";
+  const show = async (fetched) => {
+    const notice = await loadInto(ctx.view, () => fetched || api(`/api/v1/notices/${id}`), draw);
+    if (!notice) return;
+    shown = noticeSignature(notice);
+    setTitle(notice.number || "整改通知");
+  };
+  let acting = 0; // while the inspector's own action runs, its events are not news
+  const act = (button, work, done) =>
+    busy(button, async () => {
+      acting += 1;
+      try {
+        await work();
+        toast(done);
+        await show();
+      } catch (error) {
+        showError(error);
+      } finally {
+        acting -= 1;
+      }
+    });
+
+  ctx.listen(ctx.view, "click", async (event) => {
+    const button = event.target.closest("[data-action]");
+    if (!button) return;
+    const action = button.dataset.action;
+    const review = $(ctx.view, ".bk-review");
+    if (action === "verify") {
+      await act(
+        button,
+        () =>
+          api(`/api/v1/inspector/notices/${id}/verify`, {
+            method: "POST",
+            json: { mode: review.mode.value, note: review.note.value.trim() },
+          }),
+        "已复查通过",
+      );
+    } else if (action === "return") {
+      const reason = review.note.value.trim();
+      if (!reason) return showError({ message: "请填写退回理由" });
+      await act(
+        button,
+        () =>
+          api(`/api/v1/inspector/notices/${id}/return`, {
+            method: "POST",
+            json: { mode: review.mode.value, reason },
+          }),
+        "已退回",
+      );
+    } else if (action === "issue") {
+      await act(button, () => api(`/api/v1/inspector/notices/${id}/issue`, { method: "POST" }), "已下发");
+    } else if (action === "follow-up") {
+      const form = $(ctx.view, ".bk-follow-up");
+      const contact = form.contact.value.trim();
+      const outcome = form.outcome.value.trim();
+      if (!contact || !outcome) return showError({ message: "请填写联系对象和跟进结果" });
+      const happened = new Date(form.happened_at.value);
+      await act(
+        button,
+        () =>
+          api(`/api/v1/inspector/notices/${id}/follow-ups`, {
+            method: "POST",
+            json: {
+              kind: form.kind.value,
+              happened_at: (Number.isNaN(happened.getTime()) ? new Date() : happened).toISOString(),
+              contact,
+              outcome,
+            },
+          }),
+        "已记录",
+      );
+    }
+    return undefined;
+  });
+  await show();
+  // The operator answers while the inspector looks at it. Events of the inspector's own
+  // actions change nothing already shown, and must not wipe a form being filled in.
+  ctx.cleanup(
+    subscribe("notice.", async (_name, data) => {
+      if (!ctx.current || data.notice_id !== id || acting) return;
+      const notice = await api(`/api/v1/notices/${id}`).catch(() => null);
+      if (notice && ctx.current && !acting && noticeSignature(notice) !== shown) show(notice);
+    }),
+  );
+}

@@ -1,0 +1,67 @@
+"""The dashboard's counts: within the inspector's jurisdiction and agency, everything for admins."""
+
+from __future__ import annotations
+
+from app.extensions import db
+from app.models import CameraStatus, CentreStatus, Finding, FindingCategory, Role, Severity
+from app.services import notices
+from tests import factories as f
+
+
+def _finding(centre, text="后厨地面湿滑"):
+    finding = Finding(
+        centre_id=centre.id,
+        category=FindingCategory.HYGIENE,
+        severity=Severity.III,
+        description=text,
+    )
+    db.session.add(finding)
+    db.session.flush()
+    return finding
+
+
+def test_an_inspector_sees_counts_of_their_jurisdiction_only(app, client):
+    meilan, qiongshan = f.district(), f.district("琼山区")
+    agency = f.agency(meilan)
+    live = f.centre(meilan, status=CentreStatus.LIVE)
+    f.centre(meilan, status=CentreStatus.SUSPENDED)
+    elsewhere = f.centre(qiongshan, status=CentreStatus.LIVE)
+    f.camera(live).status = CameraStatus.ONLINE
+    f.camera(elsewhere).status = CameraStatus.ONLINE
+    _finding(elsewhere, "别处的问题")
+    finding = _finding(live)
+    inspector = f.inspector_of(agency)
+    db.session.commit()
+    draft = notices.create_draft(
+        inspector,
+        notices.DraftInput(
+            centre_id=live.id, finding_ids=(finding.id,), requirements="整改", working_days=3
+        ),
+    )
+    notices.issue(inspector, draft.id)
+
+    body = client.get("/api/v1/dashboard", headers=f.login(client, inspector.username)).get_json()
+
+    assert body["centres"] == {"live": 1, "suspended": 1}
+    assert body["cameras"] == {"online": 1}
+    assert body["notices"] == {"issued": 1}
+    assert (body["notices_open"], body["notices_overdue"], body["notices_awaiting_review"]) == (
+        1,
+        0,
+        0,
+    )
+    assert [x["description"] for x in body["recent_findings"]] == ["后厨地面湿滑"]
+
+
+def test_parents_and_operators_have_no_dashboard(app, client):
+    centre = f.centre(f.district())
+    parent = f.parent_of(centre)
+    operator = f.operator_of(centre)
+    admin = f.user(Role.ADMIN)
+    db.session.commit()
+    for user in (parent, operator):
+        response = client.get("/api/v1/dashboard", headers=f.login(client, user.username))
+        assert response.status_code == 403
+    response = client.get("/api/v1/dashboard", headers=f.login(client, admin.username))
+    assert response.status_code == 200
+    assert response.get_json()["centres"] == {"live": 1}

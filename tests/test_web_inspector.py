@@ -1,0 +1,113 @@
+"""Inspectors in a real browser: the dashboard's charts, and a remote patrol with the four rooms
+live side by side that ends in an issued notice. Plus the technicians' and operators' status
+pages."""
+
+from __future__ import annotations
+
+from app.extensions import db
+from app.models import AreaKind, CameraStatus, CentreStatus
+from tests import factories as f
+from tests.web_support import picture_varies, shoot, sign_in
+
+
+def test_the_dashboard_renders_its_charts_from_the_jurisdiction(app, phone):
+    meilan = f.district()
+    agency = f.agency(meilan)
+    statuses = [CentreStatus.LIVE] * 3 + [CentreStatus.COMMISSIONING, CentreStatus.SUSPENDED]
+    centres = [f.centre(meilan, status=s) for s in statuses]
+    f.centre(f.district("琼山区"))  # another jurisdiction: not counted
+    for centre, status in zip(
+        centres[:3], [CameraStatus.ONLINE, CameraStatus.ONLINE, CameraStatus.OFFLINE], strict=True
+    ):
+        f.camera(centre).status = status
+    inspector = f.inspector_of(agency)
+    db.session.commit()
+
+    page = phone()
+    sign_in(page, inspector.username, f.PASSWORD)
+    page.wait_for_selector(".bk-dashboard[data-loaded]")
+    assert page.inner_text("[data-kpi=centres]") == "5"
+    assert page.inner_text("[data-kpi=online]").replace("\n", "") == "2/3"
+    for name in ("centres", "cameras", "notices"):
+        chart = page.locator(f"[data-chart={name}]")
+        assert chart.locator("canvas").count() == 1, f"{name}: no canvas"
+        assert picture_varies(chart.screenshot(), min_stddev=4), f"{name}: the chart is blank"
+    shoot(page, "inspector-dashboard", doc="inspector-dashboard")
+    assert page.page_errors == []
+
+
+def test_a_patrol_plays_the_four_rooms_and_issues_a_notice_from_a_finding(app, phone, hls_stream):
+    meilan = f.district()
+    agency = f.agency(meilan)
+    centre = f.centre(meilan, "阳光小树苗托管中心")
+    cameras = [f.camera(centre, kind) for kind in f.AREA_NAMES]
+    inspector = f.inspector_of(agency)
+    db.session.commit()
+    hls_stream(*(c.id for c in cameras))
+    prep = next(a for a in centre.areas if a.kind is AreaKind.PREP)
+    cooking = next(a for a in centre.areas if a.kind is AreaKind.COOKING)
+
+    page = phone()
+    sign_in(page, inspector.username, f.PASSWORD)
+    page.goto("/#/inspector/centres")
+    page.click(f"[data-centre='{centre.id}']")
+    page.wait_for_function(
+        "() => { const v = [...document.querySelectorAll('.bk-room video')];"
+        " return v.length === 4 && v.every(x => x.readyState >= 3 && x.currentTime > 0.5); }",
+        timeout=25_000,
+    )
+    shoot(page, "inspector-patrol", doc="inspector-patrol")
+
+    page.click("[data-action=start]")
+    page.wait_for_selector("[data-action=end]")
+    page.click(f"[data-area='{prep.id}'] [data-action=ok]")
+    page.wait_for_selector(f"[data-area='{prep.id}'] [data-check]:has-text('正常')")
+    page.click(f"[data-area='{cooking.id}'] [data-action=finding]")
+    page.select_option("select[name=category]", "pests")
+    page.select_option("select[name=severity]", "I")
+    page.fill("textarea[name=description]", "操作间墙角发现蟑螂")
+    page.click("[data-action=save-finding]")
+    page.wait_for_selector("[data-finding]:has-text('操作间墙角发现蟑螂')")
+    assert "发现问题 1 项" in page.inner_text(f"[data-area='{cooking.id}'] [data-check]")
+
+    page.click("[data-action=notice]")
+    page.fill("input[name=working_days]", "3")
+    page.click("[data-action=issue]")
+    page.wait_for_selector(".bk-notice-head__number")
+    number = page.inner_text(".bk-notice-head__number")
+    assert number.startswith("美兰市监整〔") and number.endswith("〕1号")
+    assert "已下发" in page.inner_text(".bk-notice-head")
+    assert "操作间墙角发现蟑螂" in page.inner_text(".bk-page")
+    assert page.page_errors == []
+
+
+def test_a_technician_sees_the_centres_assigned_and_an_operator_the_cameras(app, phone):
+    meilan = f.district()
+    installing = f.centre(meilan, "快乐成长托管班", status=CentreStatus.INSTALLING)
+    f.centre(meilan, "明德课后托管", status=CentreStatus.INVITED)  # not assigned
+    technician = f.technician_for(installing)
+    live = f.centre(meilan, "阳光小树苗托管中心")
+    f.camera(live, AreaKind.COOKING).status = CameraStatus.ONLINE
+    f.camera(live, AreaKind.WASHING).status = CameraStatus.OFFLINE
+    operator = f.operator_of(live)
+    db.session.commit()
+
+    page = phone()
+    sign_in(page, technician.username, f.PASSWORD)
+    page.wait_for_selector(f"[data-centre='{installing.id}']")
+    assert page.locator("[data-centre]").count() == 1
+    assert "安装中" in page.inner_text(f"[data-centre='{installing.id}']")
+    shoot(page, "technician-centres", doc="technician-centres")
+    page.click(f"[data-centre='{installing.id}']")
+    page.wait_for_selector("[data-action=start]")
+    assert "尚未开始调试" in page.inner_text("[data-checklist]")
+
+    page = phone()
+    sign_in(page, operator.username, f.PASSWORD)
+    page.click(".weui-tabbar__item:has-text('摄像头')")
+    page.wait_for_selector("[data-camera]")
+    text = page.inner_text("[data-list]")
+    assert "操作间" in text and "在线" in text
+    assert "清洗间" in text and "离线" in text
+    shoot(page, "operator-cameras", doc="operator-cameras")
+    assert page.page_errors == []
