@@ -23,6 +23,7 @@ def create_app(config: Config | None = None) -> Flask:
     from app.extensions import db, migrate, socketio
     from app.realtime import init_app as init_realtime
     from app.web import init_app as init_web
+    from bots import init_app as init_bots
 
     config = config or load_config()
     if config.ENV_NAME != "production":
@@ -65,6 +66,7 @@ def create_app(config: Config | None = None) -> Flask:
     init_web(app)
     init_realtime(app)
     tasks.init_app(app)
+    init_bots(app)
     metrics.init_app(app)
     cli.init_app(app)
     return app

@@ -56,13 +56,25 @@ def seed_demo(password: str | None, if_empty: bool) -> None:
 
 
 @bk.command("worker")
-@click.option("--workers", default=2, show_default=True)
+@click.option("--workers", default=4, show_default=True)
 def worker(workers: int) -> None:
-    """Run the background worker: periodic legal clocks (and, later, outbox delivery)."""
+    """Run the background worker: legal clocks, outbox delivery, chat photo downloads."""
     from flask import current_app
 
     huey = current_app.extensions["huey"]
     huey.create_consumer(workers=workers, worker_type="thread", periodic=True).run()
+
+
+@bk.command("outbox")
+def outbox() -> None:
+    """Deliver the due chat notifications now (what the worker does every few seconds)."""
+    from bots.dispatcher import drain
+
+    report = drain()
+    click.echo(
+        f"已发送 {len(report.sent)} 条，重试 {len(report.retrying) + len(report.throttled)} 条，"
+        f"失败 {len(report.failed)} 条，稍后发送 {len(report.deferred)} 条"
+    )
 
 
 @bk.command("clocks")

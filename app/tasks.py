@@ -51,8 +51,9 @@ def start_embedded_consumer(app: Flask):  # type: ignore[no-untyped-def]
     huey = app.extensions["huey"]
     if huey.immediate:
         return None  # tests run tasks inline; there is nothing to consume
+    # Several threads: the outbox poller holds one for most of each minute (bots/__init__.py).
     consumer = huey.create_consumer(
-        workers=1, worker_type="thread", periodic=True, check_worker_health=False
+        workers=4, worker_type="thread", periodic=True, check_worker_health=False
     )
     consumer.start()
     # start() takes over SIGTERM/SIGINT for a consumer that owns its process; here the web

@@ -396,6 +396,37 @@ def respond(
     return response
 
 
+def add_response_photos(
+    operator: User, response_id: int, photos: list[uploads.Photo]
+) -> NoticeResponse:
+    """More photos for an answer still awaiting review (chat sends text and photos as separate
+    messages; see app/services/chat.py). Refused once the answer has been reviewed."""
+    with transaction():
+        response = db.session.get(NoticeResponse, response_id)
+        if response is None:
+            raise NotFound("找不到该整改回复")
+        notice = _lock(response.notice_id)
+        if operator.role is not Role.OPERATOR or response.author_id != operator.id:
+            raise Forbidden("只能为自己的整改回复补充照片", reason="not_author")
+        require_centre(operator, notice.centre_id, Access.MANAGE)
+        if response.reviewed_at is not None or notice.status is not S.RESPONDED:
+            raise Conflict("该整改回复已复查，不能再补充照片", current_status=notice.status.value)
+        count = len(response.photos)
+        checked = uploads.check_photos(photos, MAX_RESPONSE_PHOTOS - count)
+        for photo in checked:
+            db.session.add(uploads.store(photo, operator.id, notice_response_id=response.id))
+        db.session.flush()
+        publish(
+            "notice.response_photos_added",
+            notice_id=notice.id,
+            centre_id=notice.centre_id,
+            agency_id=notice.agency_id,
+            response_id=response.id,
+            photos=count + len(checked),
+        )
+    return response
+
+
 def _review(
     inspector: User, notice_id: int, action: str, review: ReviewInput, reason: str | None
 ) -> RectificationNotice:

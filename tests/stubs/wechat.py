@@ -13,6 +13,15 @@ Endpoints:
   wrong secret, 40002 bad grant_type, 41008 no code, 40029 unknown or expired code, 40163 code
   used before, 45011 over the per-minute quota, -1 when told to be busy).
 
+Official-account messaging (the access token must be one this stub issued, else 40001):
+- `POST /cgi-bin/message/custom/send` customer-service message: only within 48 hours of the
+  user's last message (`user_wrote(openid)`), else 45015; at most 5 per window, else 45047.
+- `POST /cgi-bin/message/template/send`: 40037 for an unknown template id, 40003 unknown openid
+  (one never registered with `follow(openid)` or `user_wrote`); returns a msgid.
+- `GET /cgi-bin/media/get?media_id=` the temporary file (`add_media`), else 40007.
+Received messages land in `custom_messages` / `template_messages`. `unavailable = True` answers
+HTTP 503 to everything (an outage).
+
 Use the `wechat_stub` fixture, or `with WeChatStub() as stub:`.
 """
 
@@ -39,6 +48,8 @@ DEFAULT_SECRET = "wxa-test-secret"
 # WeChat documents at most 100 code2session calls a minute (per user); tests lower it.
 DEFAULT_RATE_LIMIT = 100
 CODE_TTL_S = 5 * 60
+SERVICE_WINDOW_S = 48 * 3600  # customer-service messages only this long after the user wrote
+CUSTOM_PER_WINDOW = 5
 
 
 @dataclass(frozen=True)
@@ -69,6 +80,10 @@ class WeChatStub:
     hang: bool = False  # hold every request until the stub stops (client timeouts)
     requests: list[Recorded] = field(default_factory=list)
     access_tokens: list[str] = field(default_factory=list)
+    unavailable: bool = False  # HTTP 503 to everything
+    templates: set[str] = field(default_factory=lambda: {"tpl-notice"})
+    custom_messages: list[dict[str, Any]] = field(default_factory=list)
+    template_messages: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._codes: dict[str, _Code] = {}
@@ -77,6 +92,9 @@ class WeChatStub:
         self._release = threading.Event()
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
+        self._last_wrote: dict[str, float] = {}  # openid → when they last wrote to us
+        self._custom_sent: dict[str, int] = {}  # openid → customer-service messages this window
+        self._media: dict[str, bytes] = {}
 
     # -- control -----------------------------------------------------------------------------
 
@@ -143,6 +161,23 @@ class WeChatStub:
         c = self._codes[code]
         return {"openid": c.openid, "session_key": c.session_key, "unionid": c.unionid}
 
+    def user_wrote(self, openid: str, at: float | None = None) -> None:
+        """The user sent the account a message at `at` (now): a 48-hour window opens."""
+        with self._lock:
+            self._last_wrote[openid] = time.time() if at is None else at
+            self._custom_sent[openid] = 0
+
+    def follow(self, openid: str) -> None:
+        """The user follows the account (template messages reach them) but never wrote."""
+        with self._lock:
+            self._last_wrote.setdefault(openid, 0.0)
+
+    def add_media(self, data: bytes, media_id: str | None = None) -> str:
+        media_id = media_id or secrets.token_urlsafe(24)
+        with self._lock:
+            self._media[media_id] = data
+        return media_id
+
     def calls_to(self, path: str) -> list[Recorded]:
         with self._lock:
             return [r for r in self.requests if r.path == path]
@@ -163,12 +198,27 @@ class WeChatStub:
             )
         if self.hang:
             self._release.wait(timeout=30)
+        if self.unavailable:
+            return Response("service unavailable", status=503)(environ, start_response)
         if self.busy:
             body = _error(-1, "system error")
         elif request.path == "/cgi-bin/token" and request.method == "GET":
             body = self._token(query, request.remote_addr or "")
         elif request.path == "/sns/jscode2session" and request.method == "GET":
             body = self._jscode2session(query)
+        elif request.path.startswith("/cgi-bin/") and query.get("access_token") not in (
+            self.access_tokens
+        ):
+            body = _error(40001, "invalid credential, access_token is invalid or not latest")
+        elif request.path == "/cgi-bin/media/get" and request.method == "GET":
+            data = self._media.get(query.get("media_id", ""))
+            if data is not None:
+                return Response(data, content_type="image/jpeg")(environ, start_response)
+            body = _error(40007, "invalid media_id")
+        elif request.path == "/cgi-bin/message/custom/send" and request.method == "POST":
+            body = self._custom_send(json.loads(request.get_data() or b"{}"))
+        elif request.path == "/cgi-bin/message/template/send" and request.method == "POST":
+            body = self._template_send(json.loads(request.get_data() or b"{}"))
         else:
             return Response("not found", status=404)(environ, start_response)
         response = Response(
@@ -220,6 +270,29 @@ class WeChatStub:
         if code.unionid:
             body["unionid"] = code.unionid
         return body
+
+    def _custom_send(self, message: dict[str, Any]) -> dict[str, Any]:
+        openid = message.get("touser", "")
+        with self._lock:
+            wrote = self._last_wrote.get(openid)
+            if wrote is None:
+                return _error(40003, "invalid openid")
+            if time.time() - wrote > SERVICE_WINDOW_S:
+                return _error(45015, "response out of time limit or subscription is canceled")
+            if self._custom_sent.get(openid, 0) >= CUSTOM_PER_WINDOW:
+                return _error(45047, "out of response count limit")
+            self._custom_sent[openid] = self._custom_sent.get(openid, 0) + 1
+            self.custom_messages.append(message)
+        return {"errcode": 0, "errmsg": "ok"}
+
+    def _template_send(self, message: dict[str, Any]) -> dict[str, Any]:
+        if message.get("template_id") not in self.templates:
+            return _error(40037, "invalid template_id")
+        with self._lock:
+            if message.get("touser") not in self._last_wrote:
+                return _error(40003, "invalid openid")
+            self.template_messages.append(message)
+        return {"errcode": 0, "errmsg": "ok", "msgid": int(time.time() * 1000)}
 
 
 def _error(errcode: int, errmsg: str) -> dict[str, Any]:
