@@ -36,7 +36,8 @@ def test_a_malformed_number_is_a_clear_configuration_error():
 
 
 def test_production_refuses_to_start_without_its_secrets():
-    with pytest.raises(ConfigError, match="SECRET_KEY, CREDENTIALS_KEYS, HLS_SIGNING_KEY, DATABASE_URL"):
+    missing = "SECRET_KEY, CREDENTIALS_KEYS, HLS_SIGNING_KEY, DATABASE_URL"
+    with pytest.raises(ConfigError, match=missing):
         load_config({"BK_ENV": "production"})
 
 
