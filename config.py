@@ -40,6 +40,11 @@ class Config:
     # Signs short-lived HLS URLs; nginx's secure_link checks the same signature in production.
     HLS_SIGNING_KEY: str | None = None
     HLS_TOKEN_TTL_S: int = 300
+    # Seconds a stream keeps running after its last viewer, meal window or patrol.
+    MEDIA_IDLE_TIMEOUT_S: int = 30
+    SNAPSHOT_RETENTION_DAYS: int = 30
+    # Seconds of video a commissioning probe reads to measure frame rate and keyframe interval.
+    PROBE_READ_SECONDS: float = 5.0
     # A viewer's lease keeps the camera's stream running this long after the last watch call.
     WATCH_LEASE_S: int = 90
     INSTANCE_PATH: str = str(BASE_DIR / "instance")

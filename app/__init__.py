@@ -21,6 +21,7 @@ def create_app(config: Config | None = None) -> Flask:
     )
     from app.api import init_app as init_api
     from app.extensions import db, migrate, socketio
+    from app.media_runner import init_app as init_media
     from app.realtime import init_app as init_realtime
     from app.web import init_app as init_web
     from bots import init_app as init_bots
@@ -68,6 +69,7 @@ def create_app(config: Config | None = None) -> Flask:
     tasks.init_app(app)
     init_bots(app)
     metrics.init_app(app)
+    init_media(app)
     cli.init_app(app)
     return app
 

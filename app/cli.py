@@ -77,6 +77,17 @@ def outbox() -> None:
     )
 
 
+@bk.command("media")
+@click.option("--node", default=None, help="This media node's name (its shard of cameras).")
+def media(node: str | None) -> None:
+    """Run the media supervisor for this node's cameras until stopped."""
+    from flask import current_app
+
+    from app.media_runner import run_forever
+
+    run_forever(current_app._get_current_object(), node)  # type: ignore[attr-defined]
+
+
 @bk.command("clocks")
 def clocks() -> None:
     """Run the legal clocks once now (overdue and escalation)."""

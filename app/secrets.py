@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import secrets
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -12,16 +11,12 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from flask import current_app
 
 from config import Config
+from media.redact import redact as media_redact
 
-# Credentials inside any URL-like text: scheme://user:pass@host → scheme://***@host.
-# Greedy up to the last "@" before the path, as URL parsers (and ffmpeg) split the authority,
-# so a password that itself contains "@" is removed whole.
-_CREDENTIALS_RE = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s]+@")
-
-
-def redact(text: str) -> str:
-    """Strip credentials from every URL in a text (log lines, ffmpeg stderr, errors)."""
-    return _CREDENTIALS_RE.sub(r"\g<scheme>***@", text)
+# One redaction everywhere: the media library's (media/ imports nothing from app/, so the app
+# uses its pure helper rather than the other way round). It hides user:pass@ in URLs, whole
+# even when the password contains "@", and password= query parameters.
+redact = media_redact
 
 
 def redact_url(url: str) -> str:

@@ -19,13 +19,17 @@ def main() -> None:
     app = create_app()
     if app.config["ENV_NAME"] == "production":
         raise SystemExit("production runs under gunicorn, not the embedded server")
+    from app.media_runner import MediaRunner
     from app.tasks import start_embedded_consumer
 
     consumer = start_embedded_consumer(app)
+    # The embedded default supervises every camera in this process (production: bk media).
+    media = MediaRunner(app).start()
     # Werkzeug's server is this single-machine default's server; production uses gunicorn.
     try:
         socketio.run(app, host=args.host, port=args.port, allow_unsafe_werkzeug=True)
     finally:
+        media.stop()
         if consumer is not None:
             consumer.stop(graceful=False)
 

@@ -3,9 +3,8 @@
 ffmpeg prints the input URL in its errors (``rtsp://admin:pw@10.0.0.7/cam: Connection refused``),
 so every stderr line the supervisor keeps and every error it reports goes through `redact`.
 
-This duplicates ``app.secrets.redact`` on purpose: ``media/`` is a library the app drives and
-imports nothing from ``app/`` (DESIGN.md, "Which way imports run"). Keep the two in step; this
-one also hides ``password=`` query parameters, which cheap cameras put in their RTSP paths
+The app uses this same function for its own log records (``app.secrets.redact``). It also
+hides ``password=`` query parameters, which cheap cameras put in their RTSP paths
 (``/user=admin&password=123&channel=1``).
 """
 

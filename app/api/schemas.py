@@ -11,6 +11,7 @@ from app.models import (
     PatrolMode,
     ReviewMode,
     Severity,
+    SnapshotReason,
 )
 from app.services.notices import STATUS_LABELS
 
@@ -265,3 +266,19 @@ class WatchOut(Schema):
     url = fields.String(metadata={"description": "签名的 HLS 播放地址（相对路径）"})
     expires_at = fields.DateTime()
     status = fields.String(attribute="camera.status.value")
+
+
+class SnapshotIn(StrictSchema):
+    reason = fields.Enum(SnapshotReason, by_value=True, load_default=SnapshotReason.MANUAL)
+    patrol_id = fields.Integer(load_default=None, allow_none=True)
+
+
+class SnapshotOut(Schema):
+    id = fields.Integer()
+    camera_id = fields.Integer()
+    taken_at = fields.DateTime()
+    sha256 = fields.String()
+    size_bytes = fields.Integer()
+    reason = fields.String(attribute="reason.value")
+    patrol_id = fields.Integer(allow_none=True)
+    image_url = fields.Function(lambda s: f"/api/v1/snapshots/{s.id}/image")

@@ -22,9 +22,18 @@ from sqlalchemy import select
 
 from app.errors import Forbidden, NotFound
 from app.extensions import db
-from app.models import Camera, CentreStatus, KitchenArea, Role, User, WatchSession, utcnow
+from app.models import (
+    Camera,
+    CentreStatus,
+    KitchenArea,
+    Patrol,
+    Role,
+    User,
+    WatchSession,
+    utcnow,
+)
 from app.services.base import publish, transaction
-from app.services.centres import CENTRE_TZ, in_meal_window
+from app.services.centres import CENTRE_TZ, current_meal_window, in_meal_window
 from app.services.scope import Access, require_centre
 
 TOKEN_RE = re.compile(r"^(?P<expires>\d{10})-(?P<signature>[A-Za-z0-9_-]{22})$")
@@ -162,3 +171,52 @@ def cameras_in_demand(now: datetime | None = None) -> set[int]:
     return set(
         db.session.scalars(select(WatchSession.camera_id).where(WatchSession.ended_at >= now))
     )
+
+
+@dataclass(frozen=True)
+class StreamDemand:
+    """Why a camera's stream should run now, and until when."""
+
+    camera_id: int
+    key: str  # a viewer lease ("watch:<session id>") or a warm reason ("meal", "patrol")
+    until: datetime
+    viewer: bool
+
+
+PATROL_WARM = timedelta(minutes=2)
+PATROL_MAX_AGE = timedelta(hours=4)
+
+
+def stream_demand(camera_ids: set[int], now: datetime | None = None) -> list[StreamDemand]:
+    """Who needs which of these cameras now (DESIGN.md media rules): viewers' leases; rooms
+    shown to parents during their centre's meal windows (kept warm so the first frame comes
+    from a running stream); every room of a centre under an open patrol."""
+    now = now or utcnow()
+    demands: list[StreamDemand] = []
+    for session in db.session.scalars(
+        select(WatchSession).where(
+            WatchSession.ended_at >= now, WatchSession.camera_id.in_(camera_ids)
+        )
+    ):
+        assert session.ended_at is not None
+        demands.append(
+            StreamDemand(session.camera_id, f"watch:{session.id}", session.ended_at, True)
+        )
+    cameras = list(db.session.scalars(select(Camera).where(Camera.id.in_(camera_ids))))
+    for camera in cameras:
+        centre = camera.centre
+        if centre.status is CentreStatus.LIVE and camera.area.shown_to_parents:
+            window = current_meal_window(centre, now)
+            if window is not None:
+                demands.append(StreamDemand(camera.id, "meal", window.ends_at, False))
+    patrolled = set(
+        db.session.scalars(
+            select(Patrol.centre_id).where(
+                Patrol.ended_at.is_(None), Patrol.started_at >= now - PATROL_MAX_AGE
+            )
+        )
+    )
+    for camera in cameras:
+        if camera.centre_id in patrolled:
+            demands.append(StreamDemand(camera.id, "patrol", now + PATROL_WARM, False))
+    return demands

@@ -1,0 +1,217 @@
+"""Snapshots (抓拍): one JPEG of a camera, stored with time, camera, SHA-256 and who/why;
+checked for tampering (black: lens covered or lights off; frozen: the same picture again while
+the camera claims to be live); kept for a configured number of days unless used as evidence."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from flask import current_app
+from sqlalchemy import delete, select
+
+from app.errors import Forbidden, NotFound, UpstreamError
+from app.extensions import db
+from app.models import (
+    Camera,
+    CameraStatus,
+    Finding,
+    FindingCategory,
+    KitchenArea,
+    Patrol,
+    PatrolAreaCheck,
+    RectificationNotice,
+    Role,
+    Severity,
+    Snapshot,
+    SnapshotReason,
+    User,
+    utcnow,
+)
+from app.models.patrol import finding_snapshots
+from app.services.base import publish, transaction
+from app.services.cameras import stream_url
+from app.services.centres import CENTRE_TZ
+from app.services.scope import Access, require_centre
+from media import snapshot as media_snapshot
+
+# The media layer's picture-taker: (camera id, stream URL) → media.snapshot.Snapshot.
+Shooter = Callable[[int, str], media_snapshot.Snapshot]
+FROZEN_LOOKBACK = timedelta(minutes=15)
+
+
+def _store_file(camera_id: int, shot: media_snapshot.Snapshot) -> str:
+    day = shot.taken_at.astimezone(CENTRE_TZ).strftime("%Y%m%d")
+    relative = Path("snapshots") / str(camera_id) / day / f"{shot.sha256}.jpg"
+    target = Path(current_app.config["INSTANCE_PATH"]) / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".snap-")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(shot.jpeg)
+    os.replace(tmp, target)
+    return str(relative)
+
+
+def snapshot_path(snapshot: Snapshot) -> Path:
+    return Path(current_app.config["INSTANCE_PATH"]) / snapshot.path
+
+
+def take(
+    user: User | None,
+    camera_id: int,
+    reason: SnapshotReason,
+    shooter: Shooter,
+    patrol_id: int | None = None,
+) -> Snapshot:
+    """Take and store one snapshot. `user` None is the schedule."""
+    camera = db.session.get(Camera, camera_id)
+    if camera is None:
+        raise NotFound("找不到该摄像头")
+    if user is not None:
+        if user.role is Role.PARENT:
+            raise Forbidden("家长不能抓拍", reason="role")
+        require_centre(
+            user,
+            camera.centre_id,
+            Access.REGULATE if user.role is Role.INSPECTOR else Access.MANAGE,
+        )
+    if patrol_id is not None:
+        patrol = db.session.get(Patrol, patrol_id)
+        if patrol is None or patrol.centre_id != camera.centre_id or patrol.ended_at:
+            raise NotFound("找不到进行中的巡查")
+    url = stream_url(camera)
+    db.session.rollback()  # nothing held open while ffmpeg works
+    try:
+        shot = shooter(camera_id, url)
+    except media_snapshot.SnapshotError as exc:
+        raise UpstreamError(f"抓拍失败：{exc}", reason="camera_unreachable") from exc
+    black = media_snapshot.is_black(shot.jpeg)
+    with transaction():
+        camera = db.session.get(Camera, camera_id)
+        assert camera is not None
+        previous = db.session.scalar(
+            select(Snapshot)
+            .where(
+                Snapshot.camera_id == camera_id,
+                Snapshot.taken_at >= shot.taken_at - FROZEN_LOOKBACK,
+            )
+            .order_by(Snapshot.taken_at.desc())
+            .limit(1)
+        )
+        frozen = previous is not None and _same_picture(previous, shot)
+        row = Snapshot(
+            camera_id=camera_id,
+            taken_at=shot.taken_at,
+            path=_store_file(camera_id, shot),
+            sha256=shot.sha256,
+            size_bytes=len(shot.jpeg),
+            reason=reason,
+            taken_by_id=user.id if user else None,
+            patrol_id=patrol_id,
+        )
+        db.session.add(row)
+        db.session.flush()
+        publish(
+            "snapshot.created",
+            snapshot_id=row.id,
+            camera_id=camera_id,
+            centre_id=camera.centre_id,
+            reason=reason.value,
+        )
+        if black or frozen:
+            _flag_tampered(
+                camera,
+                row,
+                "画面全黑（疑似遮挡或关灯）" if black else "画面静止不变（疑似画面冻结）",
+            )
+    return row
+
+
+def _same_picture(previous: Snapshot, shot: media_snapshot.Snapshot) -> bool:
+    if previous.sha256 == shot.sha256:
+        return True
+    path = snapshot_path(previous)
+    return path.exists() and media_snapshot.is_frozen([path.read_bytes(), shot.jpeg])
+
+
+def _flag_tampered(camera: Camera, snapshot: Snapshot, what: str) -> None:
+    """A camera that shows nothing useful: flag it and raise a finding the regulators see."""
+    if camera.status is not CameraStatus.TAMPERED:
+        camera.status = CameraStatus.TAMPERED
+        camera.status_changed_at = utcnow()
+        publish(
+            "camera.status",
+            camera_id=camera.id,
+            centre_id=camera.centre_id,
+            status=CameraStatus.TAMPERED.value,
+            reason=what,
+        )
+    finding = Finding(
+        centre_id=camera.centre_id,
+        area_id=camera.area_id,
+        category=FindingCategory.CAMERA,
+        severity=Severity.II,
+        description=f"{camera.name}{what}",
+    )
+    finding.snapshots = [snapshot]
+    db.session.add(finding)
+    db.session.flush()
+    publish(
+        "camera.tampered",
+        camera_id=camera.id,
+        centre_id=camera.centre_id,
+        finding_id=finding.id,
+        reason=what,
+    )
+
+
+def readable(user: User, snapshot_id: int, now: datetime | None = None) -> Snapshot:
+    """A snapshot the user may see: staff in scope; parents only today's snapshots of rooms
+    shown to parents in their centres."""
+    snapshot = db.session.get(Snapshot, snapshot_id)
+    if snapshot is None:
+        raise NotFound("找不到该抓拍")
+    camera = db.session.get(Camera, snapshot.camera_id)
+    assert camera is not None
+    require_centre(user, camera.centre_id, Access.READ)
+    if user.role is Role.PARENT:
+        area = db.session.get(KitchenArea, camera.area_id)
+        today = (now or utcnow()).astimezone(CENTRE_TZ).date()
+        if (
+            area is None
+            or not area.shown_to_parents
+            or snapshot.taken_at.astimezone(CENTRE_TZ).date() != today
+        ):
+            raise Forbidden("家长只能查看当天公开区域的抓拍", reason="not_shown")
+    return snapshot
+
+
+def purge_expired(now: datetime | None = None) -> int:
+    """Delete snapshots older than the retention period, except those used as evidence
+    (findings, patrol rooms, notice reviews). Returns how many were deleted."""
+    days = current_app.config["SNAPSHOT_RETENTION_DAYS"]
+    cutoff = (now or utcnow()) - timedelta(days=days)
+    evidence = (
+        select(finding_snapshots.c.snapshot_id)
+        .union(select(PatrolAreaCheck.snapshot_id).where(PatrolAreaCheck.snapshot_id.is_not(None)))
+        .union(
+            select(RectificationNotice.review_snapshot_id).where(
+                RectificationNotice.review_snapshot_id.is_not(None)
+            )
+        )
+    )
+    with transaction():
+        doomed = list(
+            db.session.scalars(
+                select(Snapshot).where(Snapshot.taken_at < cutoff, Snapshot.id.not_in(evidence))
+            )
+        )
+        paths = [snapshot_path(s) for s in doomed]
+        if doomed:
+            db.session.execute(delete(Snapshot).where(Snapshot.id.in_([s.id for s in doomed])))
+    for path in paths:  # files go only once their rows are gone
+        path.unlink(missing_ok=True)
+    return len(paths)

@@ -1,0 +1,223 @@
+"""The live view end to end with real ffmpeg and a real RTSP camera: a watch request starts the
+camera's stream through the app's media runner, the signed playlist plays, the camera row
+follows the camera's health, snapshots are stored, and commissioning probes the real stream."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+
+import pytest
+from PIL import Image
+from sqlalchemy import select
+
+from app import create_app
+from app.extensions import db
+from app.media_runner import MediaRunner
+from app.models import (
+    AreaKind,
+    Camera,
+    CameraStatus,
+    CentreStatus,
+    Commissioning,
+    Finding,
+    Snapshot,
+)
+from app.services import base as events
+from app.services.onboarding import active_standard
+from tests import factories as f
+from tests.media_helpers import fakecam_factory, wait_until
+
+
+@pytest.fixture
+def start_fakecam():
+    with fakecam_factory() as start:
+        yield start
+
+
+@pytest.fixture
+def runner(app):
+    runner = MediaRunner(
+        app,
+        reconcile_every=0.3,
+        idle_timeout=2,
+        backoff_cap=2,
+        stall_factor=3,
+        start_timeout=10,
+        stop_grace=2,
+        tick=0.2,
+    )
+    runner.start()
+    yield runner
+    runner.stop()
+
+
+@pytest.fixture
+def kitchen(app, client, start_fakecam):
+    camera_feed = start_fakecam(auth="cam:s3cret")
+    meilan = f.district()
+    agency = f.agency(meilan)
+    centre = f.centre(meilan, "阳光小树苗托管中心", status=CentreStatus.LIVE)
+    camera = f.camera(
+        centre, AreaKind.COOKING, url=camera_feed.url_with_credentials("cam", "s3cret")
+    )
+    parent = f.parent_of(centre)
+    inspector = f.inspector_of(agency)
+    db.session.commit()
+    return {
+        "feed": camera_feed,
+        "centre": centre,
+        "camera": camera,
+        "parent_h": f.login(client, parent.username),
+        "inspector_h": f.login(client, inspector.username),
+    }
+
+
+def _camera_status(camera_id: int) -> CameraStatus:
+    db.session.rollback()  # end this test's read snapshot: the runner writes from its thread
+    return db.session.get(Camera, camera_id).status
+
+
+def test_a_watch_starts_the_stream_and_the_signed_playlist_plays(client, kitchen, runner):
+    seen: list[tuple[str, dict]] = []
+    events.subscribe(lambda name, data: seen.append((name, data)))
+    camera = kitchen["camera"]
+    grant = client.post(f"/api/v1/cameras/{camera.id}/watch", headers=kitchen["inspector_h"])
+    assert grant.status_code == 200
+    url = grant.get_json()["url"]
+
+    def playlist_ready():
+        response = client.get(url, buffered=True)
+        return response.status_code == 200 and b"#EXTINF" in response.data
+
+    assert wait_until(playlist_ready, timeout=15), "the playlist never appeared"
+    playlist = client.get(url, buffered=True)
+    segment_name = next(
+        line for line in playlist.get_data(as_text=True).splitlines() if line.endswith(".ts")
+    )
+    segment = client.get(url.replace("index.m3u8", segment_name), buffered=True)
+    assert segment.status_code == 200 and segment.data[:1] == b"\x47"  # MPEG-TS sync byte
+    assert wait_until(lambda: _camera_status(camera.id) is CameraStatus.ONLINE, timeout=10)
+    assert ("camera.status", "online") in [(n, d.get("status")) for n, d in seen]
+
+
+def test_a_dead_camera_goes_offline_and_comes_back_online(client, kitchen, runner):
+    camera = kitchen["camera"]
+    client.post(f"/api/v1/cameras/{camera.id}/watch", headers=kitchen["inspector_h"])
+    assert wait_until(lambda: _camera_status(camera.id) is CameraStatus.ONLINE, timeout=15)
+    kitchen["feed"].kill()
+    assert wait_until(lambda: _camera_status(camera.id) is CameraStatus.OFFLINE, timeout=10)
+    kitchen["feed"].restart()
+    client.post(f"/api/v1/cameras/{camera.id}/watch", headers=kitchen["inspector_h"])
+    assert wait_until(lambda: _camera_status(camera.id) is CameraStatus.ONLINE, timeout=15)
+    db.session.rollback()
+    assert db.session.get(Camera, camera.id).reconnects_last_hour >= 1
+
+
+def test_a_snapshot_is_stored_with_its_hash_and_served_to_staff(client, kitchen):
+    camera = kitchen["camera"]
+    response = client.post(
+        f"/api/v1/cameras/{camera.id}/snapshots",
+        json={"reason": "manual"},
+        headers=kitchen["inspector_h"],
+    )
+    assert response.status_code == 201, response.get_json()
+    body = response.get_json()
+    image = client.get(body["image_url"], headers=kitchen["inspector_h"], buffered=True)
+    assert image.status_code == 200
+    assert hashlib.sha256(image.data).hexdigest() == body["sha256"]
+    assert Image.open(io.BytesIO(image.data)).size == (1280, 720)
+    assert db.session.scalar(select(Snapshot.taken_by_id)) is not None
+
+
+def test_a_parent_cannot_take_snapshots(client, kitchen):
+    response = client.post(
+        f"/api/v1/cameras/{kitchen['camera'].id}/snapshots", json={}, headers=kitchen["parent_h"]
+    )
+    assert response.status_code == 403
+
+
+def test_a_covered_lens_flags_the_camera_as_tampered_with_a_finding(
+    app, client, start_fakecam, kitchen
+):
+    black = start_fakecam(pattern="black")
+    covered = f.camera(kitchen["centre"], AreaKind.PREP, url=black.url)
+    db.session.commit()
+    response = client.post(
+        f"/api/v1/cameras/{covered.id}/snapshots", json={}, headers=kitchen["inspector_h"]
+    )
+    assert response.status_code == 201
+    assert _camera_status(covered.id) is CameraStatus.TAMPERED
+    finding = db.session.scalar(select(Finding).where(Finding.centre_id == kitchen["centre"].id))
+    assert "画面全黑" in finding.description
+    assert [s.id for s in finding.snapshots] == [response.get_json()["id"]]
+
+
+# --- commissioning against real streams ---------------------------------------------------------
+
+
+@pytest.fixture
+def quick_probe_app(app_config):
+    fast = create_app(dataclasses.replace(app_config, PROBE_READ_SECONDS=3.0))
+    with fast.app_context():
+        yield fast
+        db.session.remove()
+
+
+def _commissioning_centre(feed_url: str):
+    meilan = f.district()
+    centre = f.centre(meilan, status=CentreStatus.COMMISSIONING)
+    for kind in (AreaKind.PREP, AreaKind.STORAGE, AreaKind.COOKING, AreaKind.WASHING):
+        f.camera(centre, kind, url=feed_url)
+    technician = f.technician_for(centre)
+    db.session.add(
+        Commissioning(
+            centre_id=centre.id, standard_id=active_standard().id, technician_id=technician.id
+        )
+    )
+    db.session.commit()
+    return centre, technician
+
+
+def _automatic(client, centre, technician) -> dict[str, bool]:
+    response = client.post(
+        f"/api/v1/centres/{centre.id}/checklist/automatic",
+        headers=f.login(client, technician.username),
+    )
+    assert response.status_code == 200, response.get_json()
+    return {
+        i["code"]: i["passed"] for i in response.get_json()["items"] if i["kind"] == "automatic"
+    }
+
+
+def test_automatic_checks_pass_on_a_720p_camera_with_a_1s_gop(quick_probe_app, start_fakecam):
+    feed = start_fakecam(width=1280, height=720, fps=25, gop=25)
+    centre, technician = _commissioning_centre(feed.url)
+    results = _automatic(quick_probe_app.test_client(), centre, technician)
+    for code in (
+        "area_coverage",
+        "stream_reachable",
+        "codec_h264",
+        "resolution",
+        "frame_rate",
+        "keyframe_interval",
+    ):
+        assert results[code] is True, (code, results)
+    probed = db.session.scalar(select(Camera).where(Camera.centre_id == centre.id))
+    assert probed.probe["height"] == 720
+
+
+def test_automatic_checks_fail_on_a_480p_camera_with_a_4s_gop(quick_probe_app, start_fakecam):
+    feed = start_fakecam(width=640, height=480, fps=25, gop=100)
+    centre, technician = _commissioning_centre(feed.url)
+    results = _automatic(quick_probe_app.test_client(), centre, technician)
+    assert results["stream_reachable"] is True
+    assert results["resolution"] is False
+    assert results["keyframe_interval"] is False
+    refused = quick_probe_app.test_client().post(
+        f"/api/v1/centres/{centre.id}/sign-off",
+        headers=f.login(quick_probe_app.test_client(), technician.username),
+    )
+    assert refused.status_code == 409
+    assert "分辨率不低于 720p" in refused.get_json()["message"]
