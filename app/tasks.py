@@ -38,7 +38,36 @@ def _register(huey: Huey, app: Flask) -> None:
                 "escalated": notices.escalate_overdue(),
             }
 
-    app.extensions["bk_tasks"] = {"legal_clocks": legal_clocks}
+    @huey.periodic_task(crontab(minute="*/10"), name="meal_snapshots")
+    def meal_snapshots() -> list[int]:
+        """Snapshots of the rooms parents may see, every 10 minutes of each meal window."""
+        from app.services import snapshots
+
+        with app.app_context():
+            return snapshots.take_scheduled(app.extensions["bk_snapshot"])
+
+    @huey.periodic_task(crontab(hour="3", minute="17"), name="snapshot_retention")
+    def snapshot_retention() -> int:
+        """Delete snapshots past SNAPSHOT_RETENTION_DAYS that are not evidence."""
+        from app.services import snapshots
+
+        with app.app_context():
+            return snapshots.purge_expired()
+
+    @huey.periodic_task(crontab(hour="*/6", minute="40"), name="commissioning_recheck")
+    def commissioning_recheck() -> list[int]:
+        """Re-run the automatic checklist items of live centres; a failure raises a finding."""
+        from app.services import onboarding
+
+        with app.app_context():
+            return onboarding.recheck_live(app.extensions["bk_prober"])
+
+    app.extensions["bk_tasks"] = {
+        "legal_clocks": legal_clocks,
+        "meal_snapshots": meal_snapshots,
+        "snapshot_retention": snapshot_retention,
+        "commissioning_recheck": commissioning_recheck,
+    }
 
 
 def init_app(app: Flask) -> None:

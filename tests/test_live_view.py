@@ -5,6 +5,7 @@ follows the camera's health, snapshots are stored, and commissioning probes the 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 import io
 
@@ -22,6 +23,7 @@ from app.models import (
     CentreStatus,
     Commissioning,
     Finding,
+    Notification,
     Snapshot,
 )
 from app.services import base as events
@@ -221,3 +223,39 @@ def test_automatic_checks_fail_on_a_480p_camera_with_a_4s_gop(quick_probe_app, s
     )
     assert refused.status_code == 409
     assert "分辨率不低于 720p" in refused.get_json()["message"]
+
+
+# --- schedules -----------------------------------------------------------------------------------
+
+
+def test_the_meal_window_schedule_snapshots_the_rooms_parents_see(app, kitchen):
+    kitchen["centre"].meal_windows[0].starts_at = dt.time(0, 0)
+    kitchen["centre"].meal_windows[0].ends_at = dt.time(23, 59, 59)
+    storage = f.camera(kitchen["centre"], AreaKind.STORAGE, url=kitchen["feed"].url)
+    db.session.commit()
+    taken = app.extensions["bk_tasks"]["meal_snapshots"].call_local()
+    db.session.rollback()
+    cameras = {db.session.get(Snapshot, sid).camera_id for sid in taken}
+    assert cameras == {kitchen["camera"].id}  # not the storage room: parents do not see it
+    assert storage.id not in cameras
+
+
+def test_a_live_centre_whose_camera_is_gone_gets_one_finding_a_day(quick_probe_app, start_fakecam):
+    feed = start_fakecam(width=1280, height=720, gop=25)
+    centre, _ = _commissioning_centre(feed.url)
+    centre.status = CentreStatus.LIVE
+    operator = f.operator_of(centre)
+    operator.wechat_openid = "o-operator"
+    db.session.commit()
+    recheck = quick_probe_app.extensions["bk_tasks"]["commissioning_recheck"]
+    assert recheck.call_local() == []
+    feed.kill()
+    raised = recheck.call_local()
+    assert len(raised) >= 1
+    assert recheck.call_local() == []  # same day, same failure: nothing new
+    descriptions = db.session.scalars(select(Finding.description)).all()
+    assert "复检未通过：每路视频流可连接" in descriptions
+    told = db.session.scalars(
+        select(Notification.recipient_id).where(Notification.event == "centre.recheck_failed")
+    ).all()
+    assert set(told) == {operator.id}

@@ -582,3 +582,82 @@ def sign_off(technician: User, centre_id: int) -> Centre:
         commissioning.signed_off_at = utcnow()
         commissioning.signed_off_by_id = technician.id
     return centre
+
+
+def recheck_live(prober: Prober, now: dt.datetime | None = None) -> list[int]:
+    """Scheduled re-check of live centres: the automatic items of each centre's standard are
+    judged again from fresh probes. A required item that now fails (camera gone, resolution
+    dropped…) raises one finding per item and day and tells the operator. Returns the ids of
+    the findings raised."""
+    from app.models import Finding, FindingCategory, Severity
+
+    now = now or utcnow()
+    today = now.date()
+    raised: list[int] = []
+    centre_ids = list(db.session.scalars(select(Centre.id).where(Centre.status == S.LIVE)))
+    for centre_id in centre_ids:
+        commissioning = db.session.scalar(
+            select(Commissioning)
+            .where(Commissioning.centre_id == centre_id)
+            .order_by(Commissioning.id.desc())
+            .limit(1)
+        )
+        standard = (
+            db.session.get(ChecklistStandard, commissioning.standard_id)
+            if commissioning
+            else active_standard()
+        )
+        assert standard is not None
+        cameras = list(
+            db.session.scalars(
+                select(Camera).where(Camera.centre_id == centre_id, Camera.is_enabled.is_(True))
+            )
+        )
+        urls = {camera.id: stream_url(camera) for camera in cameras}
+        with ThreadPoolExecutor(max_workers=max(1, min(8, len(urls)))) as pool:
+            probes = dict(zip(urls, pool.map(prober, urls.values()), strict=True))
+        failing = [
+            item
+            for item in standard.items
+            if item.kind is ChecklistItemKind.AUTOMATIC
+            and item.required
+            and not evaluate_automatic(item, cameras, probes, now).passed
+        ]
+        db.session.rollback()
+        if not failing:
+            continue
+        with transaction():
+            for item in failing:
+                description = f"复检未通过：{item.title}"
+                exists = db.session.scalar(
+                    select(Finding.id).where(
+                        Finding.centre_id == centre_id,
+                        Finding.description == description,
+                        Finding.recorded_at >= dt.datetime.combine(today, dt.time(), dt.UTC),
+                    )
+                )
+                if exists is not None:
+                    continue
+                finding = Finding(
+                    centre_id=centre_id,
+                    category=FindingCategory.CAMERA,
+                    severity=Severity.II,
+                    description=description,
+                )
+                db.session.add(finding)
+                db.session.flush()
+                raised.append(finding.id)
+                for operator in outbox.operators_of(centre_id):
+                    outbox.notify_user(
+                        operator,
+                        "centre.recheck_failed",
+                        f"recheck:{finding.id}",
+                        {"centre_id": centre_id, "item": item.title},
+                    )
+                publish(
+                    "centre.recheck_failed",
+                    centre_id=centre_id,
+                    finding_id=finding.id,
+                    item=item.code,
+                )
+    return raised

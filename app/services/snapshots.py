@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, union
 
 from app.errors import Forbidden, NotFound, UpstreamError
 from app.extensions import db
@@ -194,14 +194,12 @@ def purge_expired(now: datetime | None = None) -> int:
     (findings, patrol rooms, notice reviews). Returns how many were deleted."""
     days = current_app.config["SNAPSHOT_RETENTION_DAYS"]
     cutoff = (now or utcnow()) - timedelta(days=days)
-    evidence = (
-        select(finding_snapshots.c.snapshot_id)
-        .union(select(PatrolAreaCheck.snapshot_id).where(PatrolAreaCheck.snapshot_id.is_not(None)))
-        .union(
-            select(RectificationNotice.review_snapshot_id).where(
-                RectificationNotice.review_snapshot_id.is_not(None)
-            )
-        )
+    evidence = union(
+        select(finding_snapshots.c.snapshot_id),
+        select(PatrolAreaCheck.snapshot_id).where(PatrolAreaCheck.snapshot_id.is_not(None)),
+        select(RectificationNotice.review_snapshot_id).where(
+            RectificationNotice.review_snapshot_id.is_not(None)
+        ),
     )
     with transaction():
         doomed = list(
@@ -215,3 +213,27 @@ def purge_expired(now: datetime | None = None) -> int:
     for path in paths:  # files go only once their rows are gone
         path.unlink(missing_ok=True)
     return len(paths)
+
+
+def take_scheduled(shooter: Shooter, now: datetime | None = None) -> list[int]:
+    """The meal-window schedule: one snapshot of every camera in a room shown to parents of
+    each live centre that is in a meal window now. A camera that cannot be reached is skipped
+    (its status already says so). Returns the ids of the snapshots taken."""
+    from app.models import Centre, CentreStatus
+    from app.services.centres import in_meal_window
+
+    now = now or utcnow()
+    wanted = [
+        camera.id
+        for centre in db.session.scalars(select(Centre).where(Centre.status == CentreStatus.LIVE))
+        if in_meal_window(centre, now)
+        for camera in centre.cameras
+        if camera.is_enabled and camera.area.shown_to_parents
+    ]
+    taken = []
+    for camera_id in wanted:
+        try:
+            taken.append(take(None, camera_id, SnapshotReason.SCHEDULE, shooter).id)
+        except UpstreamError:
+            current_app.logger.info("scheduled snapshot skipped: camera %s unreachable", camera_id)
+    return taken
