@@ -129,7 +129,7 @@ def seed_demo(password: str) -> list[DemoLogin]:
                 for area in db.session.scalars(
                     select(KitchenArea).where(KitchenArea.centre_id == centre.id)
                 ):
-                    url = f"sim://demo:demo@simulated/{centre.id}-{area.kind.value}"
+                    url = f"sim://demo:demo@centre{centre.id}-{area.kind.value}/?fps=15"
                     db.session.add(
                         Camera(
                             centre_id=centre.id,
