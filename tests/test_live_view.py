@@ -160,11 +160,13 @@ def test_a_covered_lens_flags_the_camera_as_tampered_with_a_finding(
 
 
 @pytest.fixture
-def quick_probe_app(app_config):
+def quick_probe_app(app, app_config):
+    """The same database with shorter probes; `app` cleans the database up afterwards."""
     fast = create_app(dataclasses.replace(app_config, PROBE_READ_SECONDS=3.0))
     with fast.app_context():
         yield fast
         db.session.remove()
+        db.engine.dispose()
 
 
 def _commissioning_centre(feed_url: str):

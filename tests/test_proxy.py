@@ -12,7 +12,8 @@ from app.models import AuditLog, Role
 from tests import factories as f
 
 
-def test_behind_one_proxy_the_client_address_is_the_forwarded_one(app_config):
+def test_behind_one_proxy_the_client_address_is_the_forwarded_one(app, app_config):
+    # `app` owns the database's clean-up after the test; this second app only adds the proxy.
     proxied = create_app(dataclasses.replace(app_config, PROXY_HOPS=1))
     with proxied.app_context():
         user = f.user(Role.ADMIN)
@@ -26,6 +27,7 @@ def test_behind_one_proxy_the_client_address_is_the_forwarded_one(app_config):
         ips = db.session.scalars(select(AuditLog.ip).where(AuditLog.action == "login")).all()
         assert ips == ["203.0.113.9"]
         db.session.remove()
+        db.engine.dispose()
 
 
 def test_without_a_proxy_a_forged_header_is_ignored(app, client):
