@@ -261,3 +261,28 @@ def test_a_live_centre_whose_camera_is_gone_gets_one_finding_a_day(quick_probe_a
         select(Notification.recipient_id).where(Notification.event == "centre.recheck_failed")
     ).all()
     assert set(told) == {operator.id}
+
+
+def test_a_centre_goes_live_when_every_required_item_passes(quick_probe_app, start_fakecam):
+    feed = start_fakecam(width=1280, height=720, fps=25, gop=25)
+    centre, technician = _commissioning_centre(feed.url)
+    client = quick_probe_app.test_client()
+    headers = f.login(client, technician.username)
+    _automatic(client, centre, technician)
+    checklist = client.get(f"/api/v1/centres/{centre.id}/checklist", headers=headers).get_json()
+    photo = io.BytesIO()
+    Image.new("RGB", (64, 48), "white").save(photo, "JPEG")
+    for item in checklist["items"]:
+        if item["kind"] == "manual" and item["required"]:
+            response = client.post(
+                f"/api/v1/centres/{centre.id}/checklist/items/{item['item_id']}",
+                data={"photos": [(io.BytesIO(photo.getvalue()), "evidence.jpg")]},
+                headers=headers,
+                content_type="multipart/form-data",
+            )
+            assert response.status_code == 200, response.get_json()
+    ready = client.get(f"/api/v1/centres/{centre.id}/checklist", headers=headers).get_json()
+    assert ready["ready"] is True, ready["blocking"]
+    signed = client.post(f"/api/v1/centres/{centre.id}/sign-off", headers=headers)
+    assert signed.status_code == 200, signed.get_json()
+    assert signed.get_json()["status"] == "live"
