@@ -43,6 +43,8 @@ class Config:
     # Seconds a stream keeps running after its last viewer, meal window or patrol.
     MEDIA_IDLE_TIMEOUT_S: int = 30
     SNAPSHOT_RETENTION_DAYS: int = 30
+    # A camera bad for this long during a meal window is escalated to the regulators' groups.
+    CAMERA_ALERT_ESCALATE_S: int = 600
     # Seconds of video a commissioning probe reads to measure frame rate and keyframe interval.
     PROBE_READ_SECONDS: float = 5.0
     # A viewer's lease keeps the camera's stream running this long after the last watch call.

@@ -30,12 +30,13 @@ def _register(huey: Huey, app: Flask) -> None:
     @huey.periodic_task(crontab(minute="*/5"), name="legal_clocks")
     def legal_clocks() -> dict[str, list[int]]:
         """Mark overdue notices and escalate the long-overdue (idempotent, safe to overlap)."""
-        from app.services import notices
+        from app.services import cameras, notices
 
         with app.app_context():
             return {
                 "overdue": notices.mark_overdue(),
                 "escalated": notices.escalate_overdue(),
+                "cameras_escalated": cameras.escalate_persistent_alerts(),
             }
 
     @huey.periodic_task(crontab(minute="*/10"), name="meal_snapshots")

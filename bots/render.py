@@ -54,6 +54,8 @@ def render(
         return _notice(event, payload, title, audience, base_url)
     if event.startswith("concern."):
         return _concern(event, payload, title, base_url)
+    if event.startswith("camera."):
+        return _camera(payload, title)
     lines = []
     if payload.get("status_label"):
         lines.append(f"状态：{payload['status_label']}")
@@ -109,3 +111,14 @@ def _concern(event: str, payload: dict[str, Any], title: str, base_url: str) -> 
             ("时间", str(payload.get("submitted_at") or "")),
         ),
     )
+
+
+def _camera(payload: dict[str, Any], title: str) -> Message:
+    where = payload.get("camera_name") or f"摄像头 {payload.get('camera_id')}"
+    if payload.get("area_name"):
+        where += f"（{payload['area_name']}）"
+    lines = [f"摄像头：{where}", f"状态：{payload.get('status_label') or payload.get('status')}"]
+    if payload.get("reason"):
+        lines.append(f"说明：{payload['reason']}")
+    lines.append("用餐时段内家长和监管部门无法查看该区域，请尽快检查摄像头和网络。")
+    return Message(title=title, lines=tuple(lines), fields=(("事项", title),))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
@@ -84,6 +84,8 @@ def record_status(
         if changed:
             camera.status = status
             camera.status_changed_at = utcnow()
+            if status in ALERT_STATUSES:
+                alert_operators(camera, reason)
             publish(
                 "camera.status",
                 camera_id=camera.id,
@@ -102,3 +104,81 @@ def media_sources(node: str | None) -> list[tuple[Camera, str]]:
     if node:
         query = query.where((Camera.media_node == node) | Camera.media_node.is_(None))
     return [(camera, stream_url(camera)) for camera in db.session.scalars(query)]
+
+
+# A camera in one of these states shows parents and regulators nothing useful.
+ALERT_STATUSES = (CameraStatus.OFFLINE, CameraStatus.STALLED, CameraStatus.TAMPERED)
+ALERT_LABELS = {
+    CameraStatus.OFFLINE: "离线",
+    CameraStatus.STALLED: "画面卡住",
+    CameraStatus.TAMPERED: "画面异常",
+}
+
+
+def _alert_payload(camera: Camera, reason: str) -> dict:
+    return {
+        "camera_id": camera.id,
+        "centre_id": camera.centre_id,
+        "camera_name": camera.name,
+        "area_name": camera.area.name,
+        "status": camera.status.value,
+        "status_label": ALERT_LABELS.get(camera.status, camera.status.value),
+        "since": camera.status_changed_at.isoformat() if camera.status_changed_at else None,
+        "reason": reason,
+    }
+
+
+def _watched_now(camera: Camera, now: datetime) -> bool:
+    """Parents and patrols rely on the camera now: a live centre in a meal window."""
+    from app.models import CentreStatus
+    from app.services.centres import in_meal_window
+
+    centre = camera.centre
+    return centre.status is CentreStatus.LIVE and in_meal_window(centre, now)
+
+
+def alert_operators(camera: Camera, reason: str = "") -> None:
+    """Inside the caller's transaction: a camera went bad during a meal window → the centre's
+    operators are told in chat (once per outage)."""
+    from app.services import outbox
+
+    if not _watched_now(camera, utcnow()):
+        return
+    event = "camera.offline" if camera.status is not CameraStatus.TAMPERED else "camera.tampered"
+    key = f"{event}:{camera.id}:{camera.status_changed_at.isoformat()}"
+    for operator in outbox.operators_of(camera.centre_id):
+        outbox.notify_user(operator, event, key, _alert_payload(camera, reason))
+
+
+def escalate_persistent_alerts(now: datetime | None = None) -> list[int]:
+    """Cameras still bad after CAMERA_ALERT_ESCALATE_S during a meal window: the regulators'
+    group robots are told (once per outage). Idempotent; returns the camera ids escalated."""
+    from flask import current_app
+
+    from app.services import outbox
+    from app.services.scope import regulators_of
+
+    now = now or utcnow()
+    cutoff = now - timedelta(seconds=current_app.config["CAMERA_ALERT_ESCALATE_S"])
+    escalated = []
+    with transaction():
+        for camera in db.session.scalars(
+            select(Camera).where(
+                Camera.is_enabled.is_(True),
+                Camera.status.in_(ALERT_STATUSES),
+                Camera.status_changed_at <= cutoff,
+            )
+        ):
+            if not _watched_now(camera, now):
+                continue
+            key = f"camera.persistent:{camera.id}:{camera.status_changed_at.isoformat()}"
+            payload = _alert_payload(camera, "持续异常，请督促处理")
+            event = (
+                "camera.offline"
+                if camera.status is not CameraStatus.TAMPERED
+                else "camera.tampered"
+            )
+            for agency in regulators_of(camera.centre):
+                if outbox.notify_agency_groups(agency, event, key, payload):
+                    escalated.append(camera.id)
+    return sorted(set(escalated))

@@ -33,7 +33,7 @@ from app.models import (
 )
 from app.models.patrol import finding_snapshots
 from app.services.base import publish, transaction
-from app.services.cameras import stream_url
+from app.services.cameras import alert_operators, stream_url
 from app.services.centres import CENTRE_TZ
 from app.services.scope import Access, require_centre
 from media import snapshot as media_snapshot
@@ -142,6 +142,7 @@ def _flag_tampered(camera: Camera, snapshot: Snapshot, what: str) -> None:
     if camera.status is not CameraStatus.TAMPERED:
         camera.status = CameraStatus.TAMPERED
         camera.status_changed_at = utcnow()
+        alert_operators(camera, what)
         publish(
             "camera.status",
             camera_id=camera.id,
