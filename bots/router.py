@@ -9,9 +9,9 @@ Operators (official account or WeCom): 通知 · 收到 17 · 整改 17 <说明>
 Inspectors (WeCom): 通知 (answers awaiting review first) · 通过 17 [现场] [备注] ·
 退回 17 <理由>. A review from chat is recorded as remote (live video) unless it says 现场.
 Parents (official account, known by their openid): 绑定 <邀请码> · 反映 [序号] <问题> ·
-进度 · 直播. Photos a parent sends join their next 反映 within `CHAT_PHOTO_WINDOW_S` (send the
-photos first); the concern's client key is the message's dedupe key, so a retried 反映 makes one
-concern.
+进度 · 直播. Photos a parent sends within `CHAT_PHOTO_WINDOW_S` join the 反映 they just sent, or
+the next one if none is open; the concern's client key is the message's dedupe key, so a retried
+反映 makes one concern.
 Menu clicks carry a key (BK_NOTICES …) or the command itself and are routed the same way.
 Anything else gets the help text for the sender's role.
 """
@@ -64,7 +64,7 @@ UNBOUND = (
 HELP[Role.PARENT] = (
     "可用指令：\n"
     "绑定 邀请码 — 绑定孩子所在的托管机构\n"
-    "反映 问题描述 — 向监管部门反映后厨问题（先发照片，再发文字，照片会一并提交）\n"
+    "反映 问题描述 — 向监管部门反映后厨问题（几分钟内发送的照片会一并提交）\n"
     "进度 — 查看反映的处理进度\n"
     "直播 — 打开后厨直播"
 )

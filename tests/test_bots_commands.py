@@ -251,3 +251,15 @@ def test_a_retried_concern_message_makes_one_concern(client, world, parent):
 def test_a_parent_gets_the_live_page_link(client, world, parent):
     answer = parent_says(client, parent, "直播")
     assert f"/parent/centres/{world['centre'].id}" in answer
+
+
+def test_photos_sent_after_a_concern_join_it(client, world, stubs, parent):
+    answer = parent_says(client, parent, "反映 冰箱里生熟食品混放")
+    assert "已提交反映" in answer
+    for color in ("red", "blue"):
+        media_id = stubs.wechat.add_media(png(color))
+        assert post(client, WECHAT, wechat_plain(image_xml(parent.wechat_openid, media_id)))
+    db.session.rollback()
+    concern = db.session.scalar(select(Concern))
+    assert concern.text == "冰箱里生熟食品混放"
+    assert len(concern.photos) == 2

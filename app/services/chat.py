@@ -2,10 +2,11 @@
 however often the platform retries), who sent them, and the photos sent in chat.
 
 Photos: a photo is downloaded as soon as it arrives (temporary media expire) and stored like an
-app upload. It joins the sender's open answer — their latest answer to a notice, not yet
-reviewed, whose last text or photo is less than `CHAT_PHOTO_WINDOW_S` old. With no open answer
-it is held (its record stays unprocessed, the file stored) and joins the next answer sent within
-the window; a held photo older than that is kept on its record but joins nothing.
+app upload. It joins the sender's open answer — an operator's latest answer to a notice, not
+yet reviewed, whose last text or photo is less than `CHAT_PHOTO_WINDOW_S` old; a parent's 反映
+sent from chat within that window and not yet decided. With nothing open it is held (its record
+stays unprocessed, the file stored) and joins the next answer or 反映 sent within the window; a
+held photo older than that is kept on its record but joins nothing.
 """
 
 from __future__ import annotations
@@ -24,13 +25,15 @@ from app.extensions import db
 from app.models import (
     Attachment,
     Channel,
+    Concern,
+    ConcernStatus,
     InboundMessage,
     NoticeResponse,
     Role,
     User,
     utcnow,
 )
-from app.services import notices, uploads
+from app.services import concerns, notices, uploads
 from app.services.base import transaction
 
 
@@ -185,12 +188,12 @@ def held_photos(channel: Channel, sender: str, now: datetime | None = None) -> l
     )
 
 
-def _consume(inbound_ids: list[int], response_id: int) -> None:
+def _consume(inbound_ids: list[int], owner_id: int, key: str = "response_id") -> None:
     with transaction():
         for row in db.session.scalars(
             select(InboundMessage).where(InboundMessage.id.in_(inbound_ids))
         ):
-            row.payload = {**(row.payload or {}), "response_id": response_id}
+            row.payload = {**(row.payload or {}), key: owner_id}
             row.processed_at = utcnow()
 
 
@@ -243,19 +246,45 @@ def open_answer(operator: User, now: datetime | None = None) -> NoticeResponse |
     return response
 
 
-def attach_held_photo(operator: User, inbound_id: int) -> NoticeResponse | None:
-    """Add a downloaded photo to the operator's open answer; None (kept held) if there is none.
-
-    Raises the notice service's errors (e.g. the answer was reviewed meanwhile); the photo then
-    stays held for the next answer.
-    """
-    response = open_answer(operator)
-    if response is None:
+def open_concern(parent: User, now: datetime | None = None) -> Concern | None:
+    """The parent's concern that photos sent now would join: reported from chat within the
+    photo window and not yet decided (反映 first, then photos — as people naturally send them)."""
+    if parent.role is not Role.PARENT:
         return None
+    concern = db.session.scalar(
+        select(Concern)
+        .where(Concern.parent_id == parent.id, Concern.source == "wechat")
+        .order_by(Concern.submitted_at.desc(), Concern.id.desc())
+        .limit(1)
+    )
+    if concern is None or concern.status is not ConcernStatus.SUBMITTED:
+        return None
+    if (now or utcnow()) - concern.submitted_at > _window():
+        return None
+    return concern
+
+
+def attach_held_photo(user: User, inbound_id: int) -> NoticeResponse | Concern | None:
+    """Add a downloaded photo to the operator's open answer or the parent's just-sent concern;
+    None (kept held for the next one) if there is none.
+
+    Raises the services' errors (e.g. the answer was reviewed meanwhile); the photo then stays
+    held for the next answer or concern.
+    """
     ids, photos = photos_of([inbound_id])
     if not ids:
         return None
-    notices.add_response_photos(operator, response.id, photos)
+    if user.role is Role.PARENT:
+        concern = open_concern(user)
+        if concern is None:
+            return None
+        concerns.add_photos(user, concern.id, photos)
+        _consume(ids, concern.id, key="concern_id")
+        return concern
+    response = open_answer(user)
+    if response is None:
+        return None
+    notices.add_response_photos(user, response.id, photos)
     _consume(ids, response.id)
     return response
 

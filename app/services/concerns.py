@@ -409,6 +409,24 @@ def submit(
     return Submitted(view, created=True)
 
 
+def add_photos(parent: User, concern_id: int, photos: list[uploads.Photo]) -> Concern:
+    """More photos for the parent's own concern while it still waits to be decided (chat sends
+    the text and each photo as separate messages; see app/services/chat.py)."""
+    require_role(parent, Role.PARENT)
+    with transaction():
+        concern = _lock(concern_id)
+        if concern.parent_id != parent.id:
+            raise NotFound("找不到该反映")
+        if concern.status is not S.SUBMITTED:
+            raise Conflict("该反映已在处理，不能再补充照片", current_status=concern.status.value)
+        count = len(concern.photos)
+        checked = uploads.check_photos(photos, MAX_PHOTOS - count)
+        for photo in checked:
+            db.session.add(uploads.store(photo, parent.id, concern_id=concern.id))
+        db.session.flush()
+    return concern
+
+
 # --- the state machine ---------------------------------------------------------------------
 
 
