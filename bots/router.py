@@ -132,11 +132,12 @@ def _command(user: User | None, channel: Channel, inbound: Inbound, text: str) -
     if verb == "帮助":
         return _help(user)
     if verb in PARENT_VERBS and (user is None or user.role is Role.PARENT):
-        if user is None:
-            # TODO(parents): an official-account openid nobody knows yet needs a parent account
-            # (linked by unionid to their mini-program one) — the parents service's to create.
-            return NO_PARENT_ACCOUNT
         try:
+            if user is None and verb == "绑定" and channel is Channel.WECHAT_MP:
+                # A follower nobody knows yet becomes a parent when they bind with a code.
+                user = parents.parent_for_wechat(inbound.sender)
+            if user is None:
+                return NO_PARENT_ACCOUNT
             return _parent(user, channel, inbound, verb, rest)
         except DomainError as exc:
             return exc.message

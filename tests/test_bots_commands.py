@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import Attachment, Concern, InboundMessage, NoticeResponse, Role
+from app.models import Attachment, Concern, InboundMessage, NoticeResponse, Role, User
 from tests import factories as f
 from tests.bots_support import (
     chat_config,
@@ -263,3 +263,17 @@ def test_photos_sent_after_a_concern_join_it(client, world, stubs, parent):
     concern = db.session.scalar(select(Concern))
     assert concern.text == "冰箱里生熟食品混放"
     assert len(concern.photos) == 2
+
+
+def test_a_new_follower_becomes_a_parent_by_binding_from_chat(client, world):
+    code = client.post(
+        f"/api/v1/centres/{world['centre'].id}/invite-codes", json={}, headers=world["operator_h"]
+    ).get_json()["code"]
+    stranger = type("Follower", (), {"wechat_openid": "o-brand-new-follower"})()
+    assert "阳光小树苗托管中心" not in parent_says(client, stranger, "进度")
+    assert "已绑定阳光小树苗托管中心" in parent_says(client, stranger, f"绑定 {code}")
+    db.session.rollback()
+    parent = db.session.scalar(select(User).where(User.wechat_openid == "o-brand-new-follower"))
+    assert parent.role is Role.PARENT
+    assert parent.username is None and parent.phone is None
+    assert "您还没有提交过反映" in parent_says(client, stranger, "进度")

@@ -448,3 +448,23 @@ def centre_page(parent: User, centre_id: int, now: datetime | None = None) -> di
         ],
         "record": centre_service.centre_record(parent, centre.id),
     }
+
+
+def parent_for_wechat(openid: str) -> User:
+    """The parent an official-account follower is: created the first time they bind from chat.
+    Only the openid is kept — nothing more is needed to tell them what became of a concern."""
+    if not openid or len(openid) > 64:
+        raise Unprocessable("无法识别您的微信身份", field="openid")
+    for _ in range(2):
+        try:
+            with transaction():
+                user = db.session.scalar(select(User).where(User.wechat_openid == openid))
+                if user is None:
+                    user = User(role=Role.PARENT, wechat_openid=openid, display_name="家长")
+                    db.session.add(user)
+                    db.session.flush()
+                    audit.record("user.created_by_wechat", actor_id=user.id)
+                return user
+        except IntegrityError:
+            continue  # the same follower's first two messages raced: the other one created it
+    raise Conflict("请稍后重试")
