@@ -113,7 +113,7 @@ export async function logout() {
   }
 }
 
-async function request(path, { method = "GET", json, form, query, auth = true, signal } = {}) {
+async function request(path, { method = "GET", json, form, query, auth = true, signal, blob = false } = {}) {
   let url = path;
   if (query) {
     const params = new URLSearchParams();
@@ -140,6 +140,8 @@ async function request(path, { method = "GET", json, form, query, auth = true, s
     throw new ApiError(0, null);
   }
   if (response.status === 204) return null;
+  // A picture behind the bearer token (an <img> cannot send it): the caller makes an object URL.
+  if (blob && response.ok) return response.blob();
   let data = null;
   const type = response.headers.get("Content-Type") || "";
   if (type.includes("json")) data = await response.json().catch(() => null);

@@ -37,6 +37,7 @@ const TABS = {
     ["/inspector", "看板", "chart"],
     ["/inspector/centres", "巡查", "patrol", ["/inspector/patrol"]],
     ["/inspector/notices", "整改", "doc", ["/inspector/notice"]],
+    ["/inspector/concerns", "家长反映", "chat", ["/inspector/concern"]],
     ["/me", "我的", "user"],
   ],
   technician: [
@@ -46,6 +47,7 @@ const TABS = {
   admin: [
     ["/inspector", "看板", "chart"],
     ["/inspector/notices", "整改", "doc", ["/inspector/notice"]],
+    ["/inspector/concerns", "家长反映", "chat", ["/inspector/concern"]],
     ["/me", "我的", "user"],
   ],
 };
@@ -78,6 +80,8 @@ const ROUTES = [
   ["/inspector/patrol/:centreId", "inspector", "patrolPage", ["inspector"]],
   ["/inspector/notices", "inspector", "noticesPage", ["inspector", "admin"]],
   ["/inspector/notice/:id", "inspector", "noticePage", ["inspector", "admin"]],
+  ["/inspector/concerns", "inspector", "concernsPage", ["inspector", "admin"]],
+  ["/inspector/concern/:id", "inspector", "concernPage", ["inspector", "admin"]],
   ["/technician", "technician", "technicianPage", ["technician"]],
   ["/technician/centre/:id", "technician", "checklistPage", ["technician"]],
 ];

@@ -1,21 +1,25 @@
 // Inspectors (监管人员): the centres of their jurisdiction, the patrol screen (the rooms live side
 // by side, each marked ok or given a finding, a notice issued from the findings), the notices
-// they issued and the review of an answer (verify / return) with the follow-up log.
+// they issued and the review of an answer (verify / return) with the follow-up log, and the
+// triage of parents' concerns (accept / dismiss, then resolve) against their legal clocks.
 
 import { api, currentUser } from "../api.js";
 import { LivePlayer } from "../player.js";
-import { subscribe } from "../realtime.js";
+import { onConnection, subscribe } from "../realtime.js";
 import {
   $,
   $$,
   busy,
   confirmDialog,
+  deadlineCountdown,
   emptyState,
   errorState,
+  formatDate,
   formatDateTime,
   html,
   loadInto,
   loadingState,
+  relativeTime,
   render,
   setTitle,
   showError,
@@ -27,6 +31,8 @@ import {
   CAMERA_STATUS,
   CAMERA_TONE,
   CENTRE_STATUS,
+  CONCERN_STATUS,
+  CONCERN_TONE,
   FINDING_CATEGORY,
   FOLLOW_UP_KIND,
   OPEN_NOTICE,
@@ -613,6 +619,400 @@ export async function noticePage(ctx) {
       if (!ctx.current || data.notice_id !== id || acting) return;
       const notice = await api(`/api/v1/notices/${id}`).catch(() => null);
       if (notice && ctx.current && !acting && noticeSignature(notice) !== shown) show(notice);
+    }),
+  );
+}
+
+// --- parents' concerns ----------------------------------------------------------------------
+
+const CONCERN_FILTERS = [
+  ["submitted", "待受理", (c) => c.status === "submitted"],
+  ["accepted", "处理中", (c) => c.status === "accepted"],
+  ["overdue", "逾期", (c) => c.overdue],
+  ["all", "全部", () => true],
+];
+const OPEN_CONCERN = new Set(["submitted", "accepted"]);
+const NOTICE_LINKABLE = (n) => n.status !== "draft" && n.status !== "withdrawn";
+
+// The clock that runs now: deciding (受理期限) while it waits, resolving (办结期限) once
+// accepted; the overdue flags are the server's (it knows the statutory calendar).
+function runningClock(c) {
+  if (!OPEN_CONCERN.has(c.status)) return null;
+  const deciding = c.status === "submitted";
+  const due = deciding ? c.decide_by : c.resolve_by;
+  const overdue = deciding ? c.decide_overdue : c.resolve_overdue;
+  const countdown = deadlineCountdown(due);
+  return {
+    label: deciding ? "受理期限" : "办结期限",
+    due,
+    overdue,
+    text: countdown.text,
+    tone: overdue ? "danger" : countdown.tone === "danger" ? "warn" : countdown.tone,
+  };
+}
+
+const concernTag = (c) =>
+  tag(c.status_label || CONCERN_STATUS[c.status] || c.status, CONCERN_TONE[c.status]);
+
+function concernCell(c) {
+  const clock = runningClock(c);
+  return html`<a class="weui-cell weui-cell_access bk-concern-cell${c.overdue ? " bk-concern-cell_overdue" : ""}" href="#/inspector/concern/${c.id}" data-concern="${c.id}" data-status="${c.status}" data-overdue="${c.overdue ? "true" : "false"}">
+    <div class="weui-cell__bd">
+      <p class="bk-cell-title bk-ellipsis">${c.centre_name}</p>
+      <p class="bk-cell-sub">${c.area_name || "未指定区域"} · ${relativeTime(c.submitted_at)}${c.photo_count ? ` · ${c.photo_count} 张照片` : ""}</p>
+      <p class="bk-cell-sub bk-clamp" data-excerpt>${c.text}</p>
+      <p class="bk-cell-sub bk-concern-tags">${concernTag(c)} ${clock ? tag(clock.text, clock.tone) : ""}</p>
+      ${clock
+        ? html`<p class="bk-cell-sub bk-concern-clock${clock.overdue ? " bk-concern-clock_overdue" : ""}" data-clock>${clock.label} ${formatDate(clock.due)}${c.deadline_provisional ? "（暂定）" : ""}</p>`
+        : html`<p class="bk-cell-sub" data-clock>${c.status === "resolved" ? "办结" : "答复"}于 ${formatDateTime(c.closed_at || c.decided_at)}</p>`}
+    </div>
+  </a>`;
+}
+
+export async function concernsPage(ctx) {
+  setTitle("家长反映");
+  let filter = CONCERN_FILTERS.some(([key]) => key === ctx.query.filter) ? ctx.query.filter : "submitted";
+  render(
+    ctx.view,
+    html`<div class="bk-page">
+      <div class="weui-navbar bk-navbar" role="tablist">
+        ${CONCERN_FILTERS.map(
+          ([key, label]) => html`<a role="tab" href="javascript:" class="weui-navbar__item${key === filter ? " weui-bar__item_on" : ""}" data-filter="${key}">${label}<span class="bk-navbar__count${key === "overdue" ? " bk-navbar__count_danger" : ""}" data-count></span></a>`,
+        )}
+      </div>
+      <div data-list></div>
+      <div class="weui-cells__tips">受理期限为提交后 7 个工作日，办结期限为 15 个工作日。</div>
+    </div>`,
+  );
+  const list = $(ctx.view, "[data-list]");
+  let concerns = null;
+  const draw = () => {
+    for (const [key, , test] of CONCERN_FILTERS) {
+      const count = key === "all" ? 0 : concerns.filter(test).length;
+      $(ctx.view, `[data-filter=${key}] [data-count]`).textContent = count ? ` ${count}` : "";
+    }
+    const [, label, test] = CONCERN_FILTERS.find(([key]) => key === filter);
+    const shown = concerns.filter(test);
+    return shown.length
+      ? html`<div class="weui-cells" data-concerns>${shown.map(concernCell)}</div>`
+      : emptyState(filter === "all" ? "暂无家长反映" : `没有${label}的家长反映`);
+  };
+  $(ctx.view, ".weui-navbar").addEventListener("click", (event) => {
+    const key = event.target.closest("[data-filter]")?.dataset.filter;
+    if (!key) return;
+    filter = key;
+    history.replaceState(null, "", `#/inspector/concerns?filter=${key}`);
+    for (const tab of $$(ctx.view, "[data-filter]")) {
+      tab.classList.toggle("weui-bar__item_on", tab.dataset.filter === key);
+    }
+    if (concerns) render(list, draw());
+  });
+  concerns = await loadInto(list, () => api("/api/v1/concerns"), (rows) => {
+    concerns = rows;
+    return draw();
+  });
+
+  // Realtime: reload in place (no loading state, the list keeps its scroll); several events
+  // may arrive together.
+  let pending = null;
+  const reload = () => {
+    clearTimeout(pending);
+    pending = setTimeout(async () => {
+      try {
+        const rows = await api("/api/v1/concerns");
+        if (!ctx.current) return;
+        concerns = rows;
+        render(list, draw());
+      } catch {
+        /* the next event or a reconnect tries again */
+      }
+    }, 250);
+  };
+  ctx.cleanup(() => clearTimeout(pending));
+  ctx.cleanup(
+    subscribe("concern.", (name, data) => {
+      if (!ctx.current) return;
+      if (name === "concern.submitted") toast(`新的家长反映：${data.centre_name || ""}`, { icon: "text", ms: 2000 });
+      reload();
+    }),
+  );
+  let wasConnected = null;
+  ctx.cleanup(
+    onConnection((connected) => {
+      if (connected && wasConnected === false) reload();
+      wasConnected = connected;
+    }),
+  );
+}
+
+// What a realtime event may have changed on a concern page: it is drawn again only when this
+// differs from what is shown (and a half-written answer is not wiped for nothing).
+const concernSignature = (c) =>
+  JSON.stringify([c.status, c.history.length, c.photo_count, c.assignee?.id, c.notices.map((n) => n.status)]);
+
+function clockLine(label, due, provisional, state) {
+  return html`<p class="bk-card__meta bk-concern-clock${state.overdue ? " bk-concern-clock_overdue" : ""}" data-clock="${label}">
+    ${label}：${formatDate(due)}${provisional ? "（暂定）" : ""} ${state.tag}
+  </p>`;
+}
+
+function concernClocks(c) {
+  const running = (overdue, due) => {
+    const countdown = deadlineCountdown(due);
+    return { overdue, tag: tag(countdown.text, overdue ? "danger" : countdown.tone === "danger" ? "warn" : countdown.tone) };
+  };
+  const decide =
+    c.status === "submitted"
+      ? running(c.decide_overdue, c.decide_by)
+      : { tag: tag(`${formatDateTime(c.decided_at)} ${c.status === "dismissed" ? "已答复" : "已受理"}`) };
+  const resolve = OPEN_CONCERN.has(c.status)
+    ? running(c.resolve_overdue, c.resolve_by)
+    : c.status === "resolved"
+      ? { tag: tag(`${formatDateTime(c.closed_at)} 已办结`, "ok") }
+      : null;
+  return html`${clockLine("受理期限", c.decide_by, c.deadline_provisional, decide)}
+    ${resolve ? clockLine("办结期限", c.resolve_by, c.deadline_provisional, resolve) : ""}`;
+}
+
+function drawConcern(c, inspector) {
+  return html`<div class="bk-page bk-concern" data-concern-page="${c.id}" data-status="${c.status}">
+    <div class="bk-card bk-concern-head">
+      <div class="bk-card__head">
+        <span data-status-label>${concernTag(c)}${c.overdue ? html` ${tag("已逾期", "danger")}` : ""}</span>
+        <span class="bk-card__meta">${formatDateTime(c.submitted_at)}</span>
+      </div>
+      <h2 class="bk-notice-head__number">${c.centre_name}</h2>
+      <p class="bk-card__meta" data-room>${c.area_name || "未指定区域"}${c.source === "wechat" ? " · 来自微信" : ""}${c.anonymous ? " · 要求对经营者匿名" : ""}</p>
+      <p class="bk-card__text" data-text>${c.text}</p>
+      <div class="bk-card__section" data-clocks>${concernClocks(c)}</div>
+    </div>
+    ${c.photos?.length
+      ? html`<div class="weui-cells__title">照片（${c.photos.length}）</div>
+          <div class="bk-photo-row" data-photos>${c.photos.map(
+            (p, i) => html`<img class="bk-photo" alt="反映照片 ${i + 1}" data-photo="${p.id}">`,
+          )}</div>`
+      : ""}
+    <div class="weui-cells__title">反映人</div>
+    <div class="weui-cells" data-reporter>
+      <div class="weui-cell">
+        <div class="weui-cell__bd">${c.reporter?.name || "一位家长"}</div>
+        <div class="weui-cell__ft">${c.reporter?.phone
+          ? html`<a href="tel:${c.reporter.phone}">${c.reporter.phone}</a>`
+          : html`<span class="bk-muted">未留电话</span>`}</div>
+      </div>
+      ${c.assignee
+        ? html`<div class="weui-cell" data-assignee>
+            <div class="weui-cell__bd">承办人</div>
+            <div class="weui-cell__ft">${c.assignee.name}</div>
+          </div>`
+        : ""}
+    </div>
+    <div class="weui-cells__tips">反映人信息仅监管人员可见${c.anonymous ? "，经营者看到的是“一位家长”" : ""}。</div>
+    ${c.answer
+      ? html`<div class="weui-cells__title">${c.status === "dismissed" ? "不予受理理由" : "处理结果"}</div>
+          <div class="bk-card" data-answer><p class="bk-card__text">${c.answer}</p></div>`
+      : ""}
+    ${c.notices?.length
+      ? html`<div class="weui-cells__title">关联的整改通知</div>
+          <div class="weui-cells">${c.notices.map(
+            (n) => html`<a class="weui-cell weui-cell_access" href="#/inspector/notice/${n.id}">
+              <div class="weui-cell__bd">${n.number || "整改通知"}</div>
+              <div class="weui-cell__ft">${n.status_label}</div>
+            </a>`,
+          )}</div>`
+      : ""}
+    ${inspector && c.status === "submitted"
+      ? html`<div class="weui-cells__title">受理</div>
+          <form class="bk-triage" novalidate>
+            <div class="weui-cells weui-cells_form">
+              <div class="weui-cell"><div class="weui-cell__bd">
+                <textarea class="weui-textarea" name="note" rows="3" maxlength="2000"
+                  placeholder="说明（家长可见）：受理时选填；不予受理时必须填写理由"></textarea>
+              </div></div>
+            </div>
+            <div class="bk-actions bk-actions_row">
+              <a role="button" href="javascript:" class="weui-btn weui-btn_warn" data-action="dismiss">不予受理</a>
+              <a role="button" href="javascript:" class="weui-btn weui-btn_primary" data-action="accept">受理</a>
+            </div>
+          </form>`
+      : ""}
+    ${inspector && c.status === "accepted"
+      ? html`<div class="weui-cells__title">办结</div>
+          <form class="bk-resolve" novalidate>
+            <div class="weui-cells weui-cells_form">
+              <div class="weui-cell"><div class="weui-cell__bd">
+                <textarea class="weui-textarea" name="answer" rows="4" maxlength="4000"
+                  placeholder="处理结果（家长可见）：核查了什么、发现了什么、采取了哪些措施"></textarea>
+              </div></div>
+            </div>
+            <div data-link-notices></div>
+            <div class="bk-actions">
+              <a role="button" href="javascript:" class="weui-btn weui-btn_primary" data-action="resolve">办结</a>
+            </div>
+          </form>`
+      : ""}
+    <div class="weui-cells__title">办理记录</div>
+    <div class="bk-timeline" data-history>
+      ${[...(c.history || [])].reverse().map(
+        (h) => html`<div class="bk-timeline__item">
+          <p class="bk-timeline__title">${h.status_label || CONCERN_STATUS[h.to_status] || h.to_status}</p>
+          <p class="bk-timeline__meta">${formatDateTime(h.at)}</p>
+          ${h.reason ? html`<p class="bk-timeline__text">${h.reason}</p>` : ""}
+        </div>`,
+      )}
+    </div>
+    <div class="bk-actions"><a class="weui-btn weui-btn_default" href="#/inspector/concerns">返回列表</a></div>
+  </div>`;
+}
+
+// The issued notices of the centre, to link to the concern when it is resolved (optional).
+async function drawNoticeChoices(ctx, c) {
+  const box = $(ctx.view, "[data-link-notices]");
+  if (!box) return;
+  let notices;
+  try {
+    notices = (await api("/api/v1/notices", { query: { centre_id: c.centre_id } })).filter(NOTICE_LINKABLE);
+  } catch {
+    return; // linking is optional; the answer can still be sent
+  }
+  if (!ctx.current || !notices.length || !box.isConnected) return;
+  const linked = new Set(c.notices.map((n) => n.id));
+  render(
+    box,
+    html`<div class="weui-cells__title">关联整改通知（选填）</div>
+      <div class="weui-cells weui-cells_checkbox">
+        ${notices.map(
+          (n) => html`<label class="weui-cell weui-cell_active weui-check__label">
+            <div class="weui-cell__hd">
+              <input type="checkbox" class="weui-check" name="notice" value="${n.id}"${linked.has(n.id) ? " checked" : ""}>
+              <i class="weui-icon-checked"></i>
+            </div>
+            <div class="weui-cell__bd">
+              <p class="bk-ellipsis">${n.number || "整改通知"}</p>
+              <p class="bk-cell-sub">${n.status_label}</p>
+            </div>
+          </label>`,
+        )}
+      </div>`,
+  );
+}
+
+export async function concernPage(ctx) {
+  const id = Number(ctx.params.id);
+  const inspector = currentUser().role === "inspector";
+  setTitle("家长反映");
+  // Photos need the bearer token: fetched once as blobs, shown through object URLs.
+  const photoUrls = new Map();
+  ctx.cleanup(() => {
+    for (const url of photoUrls.values()) URL.revokeObjectURL(url);
+    photoUrls.clear();
+    document.querySelector(".bk-gallery")?.remove();
+  });
+  const loadPhotos = () =>
+    Promise.all(
+      $$(ctx.view, "img[data-photo]").map(async (img) => {
+        const photoId = img.dataset.photo;
+        try {
+          let url = photoUrls.get(photoId);
+          if (!url) {
+            const blob = await api(`/api/v1/concerns/${id}/photos/${photoId}`, { blob: true });
+            if (!ctx.current) return;
+            url = URL.createObjectURL(blob);
+            photoUrls.set(photoId, url);
+          }
+          img.src = url;
+        } catch {
+          img.classList.add("bk-photo_failed"); // a photo that cannot load stays a grey box
+        }
+      }),
+    );
+
+  let shown = "";
+  const show = async (fetched) => {
+    const concern = await loadInto(ctx.view, () => fetched || api(`/api/v1/concerns/${id}`), (c) =>
+      drawConcern(c, inspector),
+    );
+    if (!concern || !ctx.current) return;
+    shown = concernSignature(concern);
+    setTitle(`家长反映 · ${concern.centre_name}`);
+    loadPhotos();
+    drawNoticeChoices(ctx, concern);
+  };
+  let acting = 0; // while the inspector's own action runs, its events are not news
+  const act = (button, work, done) =>
+    busy(button, async () => {
+      acting += 1;
+      try {
+        await work();
+        toast(done);
+        await show();
+      } catch (error) {
+        showError(error);
+        // Someone else decided it meanwhile: show what it is now.
+        if (error.status === 409) await show();
+      } finally {
+        acting -= 1;
+      }
+    });
+
+  ctx.listen(ctx.view, "click", async (event) => {
+    const img = event.target.closest("img[data-photo]");
+    if (img?.src) {
+      const gallery = document.createElement("div");
+      gallery.className = "weui-gallery bk-gallery";
+      gallery.setAttribute("role", "dialog");
+      gallery.setAttribute("aria-label", "查看照片");
+      render(
+        gallery,
+        html`<span class="weui-gallery__img" style="background-image:url(${img.src})"></span>
+          <div class="weui-gallery__opr"><a role="button" href="javascript:" class="bk-gallery__close">关闭</a></div>`,
+      );
+      gallery.addEventListener("click", () => gallery.remove());
+      document.body.append(gallery);
+      return undefined;
+    }
+    const button = event.target.closest("[data-action]");
+    if (!button) return undefined;
+    const action = button.dataset.action;
+    if (action === "accept") {
+      const note = $(ctx.view, ".bk-triage textarea[name=note]").value.trim();
+      await act(
+        button,
+        () => api(`/api/v1/inspector/concerns/${id}/accept`, { method: "POST", json: { note } }),
+        "已受理",
+      );
+    } else if (action === "dismiss") {
+      const reason = $(ctx.view, ".bk-triage textarea[name=note]").value.trim();
+      if (!reason) return showError({ message: "请填写不予受理的理由（家长可见）" });
+      await act(
+        button,
+        () => api(`/api/v1/inspector/concerns/${id}/dismiss`, { method: "POST", json: { reason } }),
+        "已答复不予受理",
+      );
+    } else if (action === "resolve") {
+      const form = $(ctx.view, ".bk-resolve");
+      const answer = form.answer.value.trim();
+      if (!answer) return showError({ message: "请填写处理结果（家长可见）" });
+      const noticeIds = $$(form, "input[name=notice]:checked").map((i) => Number(i.value));
+      await act(
+        button,
+        () =>
+          api(`/api/v1/inspector/concerns/${id}/resolve`, {
+            method: "POST",
+            json: { answer, notice_ids: noticeIds },
+          }),
+        "已办结",
+      );
+    }
+    return undefined;
+  });
+  await show();
+  // A colleague triaged it while this page is open.
+  ctx.cleanup(
+    subscribe("concern.", async (_name, data) => {
+      if (!ctx.current || data.concern_id !== id || acting) return;
+      const concern = await api(`/api/v1/concerns/${id}`).catch(() => null);
+      if (concern && ctx.current && !acting && concernSignature(concern) !== shown) show(concern);
     }),
   );
 }
