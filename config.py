@@ -40,6 +40,9 @@ class Config:
     # Signs short-lived HLS URLs; nginx's secure_link checks the same signature in production.
     HLS_SIGNING_KEY: str | None = None
     HLS_TOKEN_TTL_S: int = 300
+    # Run the media supervisor inside the embedded server (`python -m app.serve`); production
+    # runs it on media nodes (`flask bk media`).
+    EMBEDDED_MEDIA: bool = True
     # Seconds a stream keeps running after its last viewer, meal window or patrol.
     MEDIA_IDLE_TIMEOUT_S: int = 30
     SNAPSHOT_RETENTION_DAYS: int = 30

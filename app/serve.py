@@ -24,12 +24,13 @@ def main() -> None:
 
     consumer = start_embedded_consumer(app)
     # The embedded default supervises every camera in this process (production: bk media).
-    media = MediaRunner(app).start()
+    media = MediaRunner(app).start() if app.config["EMBEDDED_MEDIA"] else None
     # Werkzeug's server is this single-machine default's server; production uses gunicorn.
     try:
         socketio.run(app, host=args.host, port=args.port, allow_unsafe_werkzeug=True)
     finally:
-        media.stop()
+        if media is not None:
+            media.stop()
         if consumer is not None:
             consumer.stop(graceful=False)
 

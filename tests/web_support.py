@@ -68,6 +68,9 @@ def live_server(app_config, app, tmp_path: Path, server_env: dict[str, str]) -> 
         "HLS_ROOT": app_config.HLS_ROOT,
         "PUBLIC_URL": f"http://127.0.0.1:{port}",
         "PYTHONPATH": str(ROOT),
+        # The tests serve their own ffmpeg HLS streams into HLS_ROOT; the embedded media
+        # supervisor would try to pull the factory cameras' unreachable RTSP URLs there.
+        "EMBEDDED_MEDIA": "false",
         **server_env,
     }
     env.pop("REDIS_URL", None)
