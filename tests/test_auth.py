@@ -160,7 +160,7 @@ def test_account_locks_after_max_failures_even_for_the_right_password(app, clien
     body = response.get_json()
     assert body["error"] == "rate_limited"
     assert body["message"]
-    assert body["retry_after"]
+    assert 0 < body["retry_after"] <= app.config["LOGIN_LOCKOUT_S"]
 
 
 def test_failed_logins_are_persisted_not_rolled_back(app, client):

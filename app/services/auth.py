@@ -4,6 +4,7 @@ mini-program login through WeChat's code2session."""
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 import uuid
 from collections.abc import Callable
@@ -129,7 +130,9 @@ def login(username: str, password: str, ip: str | None = None) -> TokenPair:
         if user is not None and user.locked_until is not None and user.locked_until > now:
             audit.record("login.locked", actor_id=user.id, ip=ip)
             failure: DomainError = RateLimited(
-                "登录失败次数过多，请稍后再试", retry_after=user.locked_until.isoformat()
+                "登录失败次数过多，请稍后再试",
+                # Seconds, like every other 429 of the API.
+                retry_after=max(1, math.ceil((user.locked_until - now).total_seconds())),
             )
         elif not _password_matches(user, password) or user is None or not user.is_active:
             if user is not None:
