@@ -20,7 +20,7 @@ def hls_file(token: str, camera_id: int, filename: str):
         raise Forbidden("播放地址已过期，请刷新", reason=refusal)
     if refusal is not None:
         raise Forbidden("播放地址无效", reason=refusal)
-    if not HLS_FILE_RE.match(filename):
+    if not HLS_FILE_RE.fullmatch(filename):
         raise NotFound("找不到该文件")
     folder = Path(current_app.config["HLS_ROOT"]) / str(camera_id)
     if not (folder / filename).is_file():

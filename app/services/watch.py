@@ -36,9 +36,11 @@ from app.services.base import publish, transaction
 from app.services.centres import CENTRE_TZ, current_meal_window, in_meal_window
 from app.services.scope import Access, require_centre
 
-TOKEN_RE = re.compile(r"^(?P<expires>\d{10})-(?P<signature>[A-Za-z0-9_-]{22})$")
+# ASCII only and matched whole (fullmatch): "\d" would take other scripts' digits and "$" a
+# trailing newline — text the app never signed and nginx's secure_link would refuse.
+TOKEN_RE = re.compile(r"(?P<expires>[0-9]{10})-(?P<signature>[A-Za-z0-9_-]{22})")
 # What the HLS folder may serve: the playlist and ffmpeg's segment files, nothing else.
-HLS_FILE_RE = re.compile(r"^(index\.m3u8|[A-Za-z0-9_-]{1,64}\.(ts|m4s|mp4))$")
+HLS_FILE_RE = re.compile(r"index\.m3u8|[A-Za-z0-9_-]{1,64}\.(?:ts|m4s|mp4)")
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,7 @@ def token_for(camera_id: int, expires: int, key: str) -> str:
 
 def check_token(token: str, camera_id: int, key: str, now: datetime | None = None) -> str | None:
     """None when the token lets this request through, else why not (for the error body)."""
-    match = TOKEN_RE.match(token)
+    match = TOKEN_RE.fullmatch(token)
     if match is None:
         return "token_invalid"
     expected = sign(camera_id, int(match["expires"]), key)

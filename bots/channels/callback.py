@@ -97,7 +97,11 @@ def inbound_from(channel: str, message: Any) -> Inbound:
     """An `Inbound` from a wechatpy message or event object."""
     data: dict[str, Any] = dict(message._data)
     msg_type = str(message.type)
-    created = int(data.get("CreateTime") or 0)
+    try:
+        created = int(str(data.get("CreateTime") or 0), 10)
+    except ValueError:
+        # Plain mode signs the query, not the body: a signed request can carry anything here.
+        raise CallbackRefused(400, "bad_create_time") from None
     sender = str(data.get("FromUserName") or "")
     if msg_type == "event":
         event = str(data.get("Event") or "").lower()
