@@ -48,6 +48,9 @@ def two_servers(app_config, app):
         "INSTANCE_PATH": app_config.INSTANCE_PATH,
         "REDIS_URL": REDIS_URL,
         "PYTHONPATH": str(ROOT),
+        # No cameras here; keep the servers' media supervisors out of the checkout's hls/.
+        "EMBEDDED_MEDIA": "false",
+        "HLS_ROOT": app_config.HLS_ROOT,
     }
     if PG_URL:
         env["DATABASE_URL"] = PG_URL
