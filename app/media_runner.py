@@ -165,9 +165,6 @@ class MediaRunner:
 
         return self._flight.run(camera_id, take)
 
-    def wait_online(self, camera_id: int, timeout: float) -> bool:
-        return self.supervisor.wait_for_status(str(camera_id), Status.ONLINE, timeout)
-
 
 def _video_mode(camera: Camera) -> str:
     """Copy 8-bit H.264 as it comes; transcode anything else (or a camera never probed that
