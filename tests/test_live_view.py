@@ -198,7 +198,13 @@ def _automatic(client, centre, technician) -> dict[str, bool]:
 def test_automatic_checks_pass_on_a_720p_camera_with_a_1s_gop(quick_probe_app, start_fakecam):
     feed = start_fakecam(width=1280, height=720, fps=25, gop=25)
     centre, technician = _commissioning_centre(feed.url)
+    # The four rooms' rows point at one stream here, which is pulled once, not four times.
+    real_prober = quick_probe_app.extensions["bk_prober"]
+    pulled: list[str] = []
+    quick_probe_app.extensions["bk_prober"] = lambda url: pulled.append(url) or real_prober(url)
     results = _automatic(quick_probe_app.test_client(), centre, technician)
+    probed = db.session.scalars(select(Camera).where(Camera.centre_id == centre.id)).all()
+    why = {"camera running": feed.running, "probes": [c.probe for c in probed]}
     for code in (
         "area_coverage",
         "stream_reachable",
@@ -207,9 +213,9 @@ def test_automatic_checks_pass_on_a_720p_camera_with_a_1s_gop(quick_probe_app, s
         "frame_rate",
         "keyframe_interval",
     ):
-        assert results[code] is True, (code, results)
-    probed = db.session.scalar(select(Camera).where(Camera.centre_id == centre.id))
-    assert probed.probe["height"] == 720
+        assert results[code] is True, (code, results, why)
+    assert pulled == [feed.url]
+    assert {c.probe["height"] for c in probed} == {720}
 
 
 def test_automatic_checks_fail_on_a_480p_camera_with_a_4s_gop(quick_probe_app, start_fakecam):

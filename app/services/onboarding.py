@@ -477,14 +477,18 @@ def evaluate_automatic(
 def probe_cameras(cameras: list[Camera], prober: Prober) -> dict[int, dict[str, Any]]:
     """Probe every camera: side by side (each read takes seconds), then once more, one at a
     time, for any camera that looked unreachable — a single lost probe (the camera busy with
-    another client, a moment of network trouble) should not fail a check or raise a finding."""
+    another client, a moment of network trouble) should not fail a check or raise a finding.
+
+    Rows that point at the same stream are probed once: a camera (or NVR channel) asked for
+    the same stream by several clients in the same instant may refuse some of them or worse."""
     urls = {camera.id: stream_url(camera) for camera in cameras}
-    with ThreadPoolExecutor(max_workers=max(1, min(8, len(urls)))) as pool:
-        probes = dict(zip(urls, pool.map(prober, urls.values()), strict=True))
-    for camera_id, result in probes.items():
+    distinct = list(dict.fromkeys(urls.values()))
+    with ThreadPoolExecutor(max_workers=max(1, min(8, len(distinct)))) as pool:
+        by_url = dict(zip(distinct, pool.map(prober, distinct), strict=True))
+    for url, result in by_url.items():
         if not result.get("reachable"):
-            probes[camera_id] = prober(urls[camera_id])
-    return probes
+            by_url[url] = prober(url)
+    return {camera_id: by_url[url] for camera_id, url in urls.items()}
 
 
 def _keyframes_ok(probe: dict[str, Any], max_seconds: float) -> tuple[bool, Any]:
