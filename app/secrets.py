@@ -20,13 +20,15 @@ redact = media_redact
 
 
 def redact_url(url: str) -> str:
+    """The URL as it may be shown and logged: no user:pass@ and no ``password=`` parameter
+    (cheap cameras put one in the path or the query)."""
     parts = urlsplit(url)
     if parts.username is None and parts.password is None:
-        return url
+        return redact(url)
     host = parts.hostname or ""
     if parts.port:
         host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, ""))
+    return redact(urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, "")))
 
 
 def _fernet(keys: str) -> MultiFernet:

@@ -667,7 +667,8 @@ CAMERA_URL = "rtsp://admin:Kx9-s3cret@192.0.2.10:554/Streaming/Channels/101"
 @pytest.fixture
 def registered_camera(world) -> Camera:
     cooking = next(a for a in world.centre.areas if a.kind is AreaKind.COOKING)
-    camera = register_camera(world.operator, world.centre.id, cooking.id, "操作间二号", CAMERA_URL)
+    technician = f.technician_for(world.centre)
+    camera = register_camera(technician, world.centre.id, cooking.id, "操作间二号", CAMERA_URL)
     db.session.expire_all()  # what follows reads what the database holds
     return camera
 

@@ -7,11 +7,11 @@ from flask import current_app, request
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from app.api.schemas import StrictSchema
+from app.api.schemas import CameraChangeIn, CameraIn, CameraSetupOut, StrictSchema
 from app.api.security import auth_required, current_user
 from app.errors import Unprocessable
 from app.models import Role
-from app.services import coverage, onboarding, uploads
+from app.services import cameras, coverage, onboarding, uploads
 
 blp = Blueprint("onboarding", __name__, description="机构入驻、安装调试与逐项检查")
 
@@ -51,6 +51,41 @@ def invite(body: dict):
 @blp.alt_response(409, response="Conflict")
 def start_installation(centre_id: int):
     return onboarding.start_installation(current_user(), centre_id)
+
+
+@blp.get("/centres/<int:centre_id>/camera-setup")
+@auth_required(Role.TECHNICIAN, Role.ADMIN)
+@blp.response(200, CameraSetupOut(many=True))
+@blp.alt_response(404, response="NotFound")
+def list_installed_cameras(centre_id: int):
+    """Every camera of the centre with its address (no credentials) and last probe."""
+    return cameras.installed_cameras(current_user(), centre_id)
+
+
+@blp.post("/centres/<int:centre_id>/cameras")
+@auth_required(Role.TECHNICIAN, Role.ADMIN)
+@blp.arguments(CameraIn)
+@blp.response(201, CameraSetupOut)
+@blp.alt_response(409, response="Conflict")
+@blp.alt_response(422, response="Unprocessable")
+def register_camera(body: dict, centre_id: int):
+    """Register a room's camera by its RTSP address; credentials are kept encrypted and never
+    shown again."""
+    return cameras.register_camera(
+        current_user(), centre_id, body["area_id"], body["name"], body["rtsp_url"]
+    )
+
+
+@blp.patch("/cameras/<int:camera_id>")
+@auth_required(Role.TECHNICIAN, Role.ADMIN)
+@blp.arguments(CameraChangeIn)
+@blp.response(200, CameraSetupOut)
+@blp.alt_response(404, response="NotFound")
+@blp.alt_response(409, response="Conflict")
+@blp.alt_response(422, response="Unprocessable")
+def update_camera(body: dict, camera_id: int):
+    """Rename a camera, move it to another room, give it a new address or switch it off."""
+    return cameras.update_camera(current_user(), camera_id, **body)
 
 
 @blp.post("/centres/<int:centre_id>/commissioning")

@@ -104,6 +104,29 @@ class CameraOut(Schema):
     last_frame_at = fields.DateTime(allow_none=True)
 
 
+class CameraSetupOut(CameraOut):
+    """A camera as the people installing it see it: the stream address without credentials,
+    whether it is switched on, and what the last probe measured."""
+
+    address = fields.String(attribute="rtsp_url_redacted")
+    enabled = fields.Boolean(attribute="is_enabled")
+    probe = fields.Dict(allow_none=True)
+    probed_at = fields.DateTime(allow_none=True)
+
+
+class CameraIn(StrictSchema):
+    area_id = fields.Integer(required=True)
+    name = fields.String(load_default="", validate=validate.Length(max=64))
+    rtsp_url = fields.String(required=True, validate=validate.Length(min=1, max=1024))
+
+
+class CameraChangeIn(StrictSchema):
+    area_id = fields.Integer()
+    name = fields.String(validate=validate.Length(min=1, max=64))
+    rtsp_url = fields.String(validate=validate.Length(min=1, max=1024))
+    enabled = fields.Boolean()
+
+
 # --- patrols, findings, notices ------------------------------------------------------------
 
 

@@ -7,13 +7,13 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
-from app.errors import Unprocessable
+from app.errors import Conflict, NotFound, Unprocessable
 from app.extensions import db
-from app.models import Camera, CameraStatus, KitchenArea, User, utcnow
+from app.models import Camera, CameraStatus, Centre, KitchenArea, Role, User, utcnow
 from app.secrets import decrypt_secret, encrypt_secret, redact_url
 from app.services import audit
 from app.services.base import publish, transaction
-from app.services.scope import Access, require_centre
+from app.services.scope import Access, require_centre, require_role
 
 # rtsp(s) for real cameras; sim:// is the built-in simulated kitchen of the embedded default.
 STREAM_SCHEMES = ("rtsp", "rtsps", "sim")
@@ -29,21 +29,62 @@ def validate_stream_url(url: str) -> str:
     return url
 
 
+def _stream_key(url: str) -> tuple[str, str, int | None, str, str]:
+    """What identifies a stream whatever credentials reach it: scheme, host, port, path,
+    query (from a redacted URL, which keeps all of these)."""
+    parts = urlsplit(url)
+    return (
+        parts.scheme.lower(),
+        (parts.hostname or "").lower(),
+        parts.port,
+        parts.path or "/",
+        parts.query,
+    )
+
+
+def _require_installer(user: User, centre_id: int) -> Centre:
+    """Cameras are registered by the centre's technician (or an admin)."""
+    require_role(user, Role.TECHNICIAN, Role.ADMIN)
+    return require_centre(user, centre_id, Access.MANAGE)
+
+
+def _area_of(centre: Centre, area_id: int) -> KitchenArea:
+    area = db.session.scalar(
+        select(KitchenArea).where(KitchenArea.id == area_id, KitchenArea.centre_id == centre.id)
+    )
+    if area is None:
+        raise Unprocessable("该区域不属于此托管机构", field="area_id")
+    return area
+
+
+def _refuse_same_stream(centre: Centre, redacted: str, camera_id: int | None = None) -> None:
+    """One stream is one camera: registering it again for another room would make that room
+    look covered when nothing films it."""
+    key = _stream_key(redacted)
+    for other in db.session.scalars(select(Camera).where(Camera.centre_id == centre.id)):
+        if other.id != camera_id and _stream_key(other.rtsp_url_redacted) == key:
+            raise Conflict(
+                f"该视频流已登记为「{other.area.name} · {other.name}」，同一路视频流不能重复登记",
+                field="rtsp_url",
+                camera_id=other.id,
+            )
+
+
 def register_camera(user: User, centre_id: int, area_id: int, name: str, rtsp_url: str) -> Camera:
+    """A technician registers a room's camera by its RTSP address (credentials included, kept
+    encrypted). It shows as status unknown until the media node reaches it."""
     url = validate_stream_url(rtsp_url)
     with transaction():
-        centre = require_centre(user, centre_id, Access.MANAGE)
-        area = db.session.scalar(
-            select(KitchenArea).where(KitchenArea.id == area_id, KitchenArea.centre_id == centre.id)
-        )
-        if area is None:
-            raise Unprocessable("该区域不属于此托管机构", field="area_id")
+        centre = _require_installer(user, centre_id)
+        area = _area_of(centre, area_id)
+        redacted = redact_url(url)
+        _refuse_same_stream(centre, redacted)
         camera = Camera(
             centre_id=centre.id,
             area_id=area.id,
             name=name.strip() or area.name,
             rtsp_url_encrypted=encrypt_secret(url),
-            rtsp_url_redacted=redact_url(url),
+            rtsp_url_redacted=redacted,
         )
         db.session.add(camera)
         db.session.flush()
@@ -56,6 +97,64 @@ def register_camera(user: User, centre_id: int, area_id: int, name: str, rtsp_ur
         )
         publish("camera.registered", camera_id=camera.id, centre_id=centre.id)
     return camera
+
+
+def update_camera(
+    user: User,
+    camera_id: int,
+    *,
+    name: str | None = None,
+    area_id: int | None = None,
+    rtsp_url: str | None = None,
+    enabled: bool | None = None,
+) -> Camera:
+    """Rename, move to another room, point at a new address or switch a camera off. A new
+    address forgets the old probe and status: the camera must be reached and probed again."""
+    url = validate_stream_url(rtsp_url) if rtsp_url is not None else None
+    with transaction():
+        camera = db.session.get(Camera, camera_id)
+        if camera is None:
+            raise NotFound("找不到该摄像头")
+        centre = _require_installer(user, camera.centre_id)
+        changed: dict[str, object] = {}
+        if area_id is not None and area_id != camera.area_id:
+            camera.area_id = _area_of(centre, area_id).id
+            changed["area_id"] = camera.area_id
+        if name is not None and name.strip() and name.strip() != camera.name:
+            camera.name = name.strip()
+            changed["name"] = camera.name
+        if url is not None and url != stream_url(camera):
+            redacted = redact_url(url)
+            _refuse_same_stream(centre, redacted, camera.id)
+            camera.rtsp_url_encrypted = encrypt_secret(url)
+            camera.rtsp_url_redacted = redacted
+            camera.probe = camera.probed_at = None
+            camera.status, camera.status_changed_at = CameraStatus.UNKNOWN, utcnow()
+            camera.last_frame_at = None
+            changed["url"] = redacted
+        if enabled is not None and enabled != camera.is_enabled:
+            camera.is_enabled = enabled
+            changed["enabled"] = enabled
+        if changed:
+            audit.record(
+                "camera.updated",
+                actor_id=user.id,
+                object_type="camera",
+                object_id=camera.id,
+                **changed,
+            )
+            publish("camera.updated", camera_id=camera.id, centre_id=centre.id)
+    return camera
+
+
+def installed_cameras(user: User, centre_id: int) -> list[Camera]:
+    """Every camera of the centre, switched off ones included, for the people installing them."""
+    centre = _require_installer(user, centre_id)
+    return list(
+        db.session.scalars(
+            select(Camera).where(Camera.centre_id == centre.id).order_by(Camera.area_id, Camera.id)
+        )
+    )
 
 
 def stream_url(camera: Camera) -> str:

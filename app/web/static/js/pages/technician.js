@@ -1,9 +1,9 @@
-// Technicians (技术人员): the centres assigned to them and a centre's commissioning checklist —
-// the automatic probe results, evidence for the manual items, and the sign-off that takes the
-// centre live once every required item has passed.
+// Technicians (技术人员): the centres assigned to them, the cameras they register room by room,
+// and a centre's commissioning checklist — the automatic probe results, evidence for the manual
+// items, and the sign-off that takes the centre live once every required item has passed.
 
 import { api } from "../api.js";
-import { CENTRE_STATUS } from "../labels.js";
+import { CAMERA_STATUS, CAMERA_TONE, CENTRE_STATUS } from "../labels.js";
 import { photoPicker } from "../photos.js";
 import {
   $,
@@ -56,6 +56,67 @@ function resultTag(item) {
   return tag("待检查", "plain");
 }
 
+// What the last probe measured, in a technician's words.
+function probeSummary(probe) {
+  if (!probe) return "尚未检测";
+  if (!probe.reachable) return "检测时无法连接";
+  const parts = [];
+  if (probe.codec) parts.push(probe.codec === "h264" ? "H.264" : probe.codec.toUpperCase());
+  if (probe.width && probe.height) parts.push(`${probe.width}×${probe.height}`);
+  if (probe.fps) parts.push(`${probe.fps} 帧/秒`);
+  if (probe.keyframe_interval) parts.push(`关键帧间隔 ${probe.keyframe_interval} 秒`);
+  return parts.join(" · ") || "已连接";
+}
+
+function cameraForm() {
+  return html`<div class="weui-cells weui-cells_form bk-camera-form" data-camera-form hidden>
+    <label class="weui-cell weui-cell_active">
+      <div class="weui-cell__hd"><span class="weui-label">名称</span></div>
+      <div class="weui-cell__bd"><input class="weui-input" name="name" maxlength="64" placeholder="可不填，默认用区域名称"></div>
+    </label>
+    <label class="weui-cell weui-cell_active">
+      <div class="weui-cell__hd"><span class="weui-label">视频流地址</span></div>
+      <div class="weui-cell__bd"><input class="weui-input" name="rtsp_url" type="url" inputmode="url" autocomplete="off" autocapitalize="off" spellcheck="false" maxlength="1024" placeholder="rtsp://用户名:密码@IP:554/路径"></div>
+    </label>
+    <div class="weui-cell"><div class="weui-cell__bd bk-cell-sub">地址中的用户名和密码加密保存，保存后不再显示。</div></div>
+    <div class="bk-actions bk-actions_row">
+      <a role="button" href="javascript:" class="weui-btn weui-btn_mini weui-btn_default" data-action="camera-cancel">取消</a>
+      <a role="button" href="javascript:" class="weui-btn weui-btn_mini weui-btn_primary" data-action="camera-save">保存</a>
+    </div>
+  </div>`;
+}
+
+function cameraSection(centre, cameras) {
+  return html`<div class="weui-cells__title">摄像头（每个区域至少一路）</div>
+    ${centre.areas.map((area) => {
+      const here = cameras.filter((c) => c.area_id === area.id);
+      return html`<div class="weui-cells bk-camera-area" data-area="${area.id}">
+        <div class="weui-cell">
+          <div class="weui-cell__bd"><p class="bk-cell-title">${area.name}</p></div>
+          <div class="weui-cell__ft">${here.length ? "" : tag("未登记", "danger")}</div>
+        </div>
+        ${here.map(
+          (c) => html`<div class="weui-cell" data-camera="${c.id}">
+            <div class="weui-cell__bd">
+              <p class="bk-cell-title">${c.name}${c.enabled ? "" : html` <span class="bk-muted">（已停用）</span>`}</p>
+              <p class="bk-cell-sub bk-break" data-address>${c.address}</p>
+              <p class="bk-cell-sub" data-probe>${probeSummary(c.probe)}</p>
+              <a role="button" href="javascript:" class="weui-btn weui-btn_mini weui-btn_default bk-check-item__btn" data-action="camera-edit">修改地址</a>
+              <a role="button" href="javascript:" class="weui-btn weui-btn_mini weui-btn_default bk-check-item__btn" data-action="camera-toggle">${c.enabled ? "停用" : "启用"}</a>
+            </div>
+            <div class="weui-cell__ft">${tag(CAMERA_STATUS[c.status] || c.status, CAMERA_TONE[c.status])}</div>
+          </div>`,
+        )}
+        <div class="weui-cell">
+          <div class="weui-cell__bd">
+            <a role="button" href="javascript:" class="weui-btn weui-btn_mini weui-btn_primary" data-action="camera-add">登记摄像头</a>
+          </div>
+        </div>
+        ${cameraForm()}
+      </div>`;
+    })}`;
+}
+
 export async function checklistPage(ctx) {
   const centreId = Number(ctx.params.id);
   setTitle("安装调试");
@@ -74,6 +135,7 @@ export async function checklistPage(ctx) {
     html`<div class="bk-page">
       <h2 class="bk-page__title">${centre.name}</h2>
       <p class="bk-page__desc">${CENTRE_STATUS[centre.status] || centre.status} · ${centre.address || centre.district}</p>
+      <div data-cameras></div>
       <div data-checklist></div>
     </div>`,
   );
@@ -117,7 +179,13 @@ export async function checklistPage(ctx) {
       </div>`;
   };
   const startable = centre.status === "installing" || centre.status === "invited";
-  const load = () =>
+  const loadCameras = () =>
+    loadInto(
+      $(ctx.view, "[data-cameras]"),
+      () => api(`/api/v1/centres/${centreId}/camera-setup`),
+      (cameras) => cameraSection(centre, cameras),
+    );
+  const loadChecklist = () =>
     loadInto(
       box,
       () =>
@@ -133,6 +201,7 @@ export async function checklistPage(ctx) {
                 ? html`<div class="bk-actions"><a role="button" href="javascript:" class="weui-btn weui-btn_primary" data-action="start">开始调试</a></div>`
                 : ""}`,
     );
+  const load = () => Promise.all([loadCameras(), loadChecklist()]);
   await load();
   ctx.cleanup(() => pickers.forEach((p) => p.destroy()));
 
@@ -150,7 +219,58 @@ export async function checklistPage(ctx) {
     const button = event.target.closest("[data-action]");
     if (!button || button.classList.contains("weui-btn_disabled")) return;
     const item = button.closest("[data-item]");
+    const area = button.closest("[data-area]");
+    const form = area && $(area, "[data-camera-form]");
     switch (button.dataset.action) {
+      case "camera-add":
+      case "camera-edit": {
+        const camera = button.closest("[data-camera]");
+        form.dataset.editing = camera ? camera.dataset.camera : "";
+        form.querySelector("[name=name]").value = camera
+          ? camera.querySelector(".bk-cell-title").firstChild.textContent.trim()
+          : "";
+        form.querySelector("[name=rtsp_url]").value = "";
+        form.hidden = false;
+        form.querySelector("[name=rtsp_url]").focus();
+        break;
+      }
+      case "camera-cancel":
+        form.hidden = true;
+        break;
+      case "camera-save": {
+        const name = form.querySelector("[name=name]").value.trim();
+        const url = form.querySelector("[name=rtsp_url]").value.trim();
+        if (!url) {
+          showError("请填写视频流地址");
+          break;
+        }
+        const cameraId = form.dataset.editing;
+        run(
+          button,
+          () =>
+            cameraId
+              ? api(`/api/v1/cameras/${cameraId}`, {
+                  method: "PATCH",
+                  json: { rtsp_url: url, ...(name ? { name } : {}) },
+                })
+              : api(`/api/v1/centres/${centreId}/cameras`, {
+                  method: "POST",
+                  json: { area_id: Number(area.dataset.area), name, rtsp_url: url },
+                }),
+          "已保存",
+        );
+        break;
+      }
+      case "camera-toggle": {
+        const camera = button.closest("[data-camera]");
+        const enable = button.textContent.trim() === "启用";
+        run(
+          button,
+          () => api(`/api/v1/cameras/${camera.dataset.camera}`, { method: "PATCH", json: { enabled: enable } }),
+          enable ? "已启用" : "已停用",
+        );
+        break;
+      }
       case "start":
         run(button, () => api(`/api/v1/centres/${centreId}/commissioning`, { method: "POST" }), "已开始调试");
         break;
@@ -161,24 +281,24 @@ export async function checklistPage(ctx) {
         run(button, () => api(`/api/v1/centres/${centreId}/sign-off`, { method: "POST" }), "已签字验收");
         break;
       case "evidence": {
-        const form = $(item, "[data-evidence]");
-        form.hidden = !form.hidden;
-        if (!form.hidden && !form.dataset.ready) {
-          form.dataset.ready = "true";
-          const picker = photoPicker($(form, "[data-photos]"), { max: 9 });
+        const evidence = $(item, "[data-evidence]");
+        evidence.hidden = !evidence.hidden;
+        if (!evidence.hidden && !evidence.dataset.ready) {
+          evidence.dataset.ready = "true";
+          const picker = photoPicker($(evidence, "[data-photos]"), { max: 9 });
           pickers.push(picker);
-          form.picker = picker;
+          evidence.picker = picker;
         }
         break;
       }
       case "save-evidence": {
-        const form = $(item, "[data-evidence]");
+        const evidence = $(item, "[data-evidence]");
         run(
           button,
           async () => {
             const body = new FormData();
-            body.set("note", form.querySelector("[name=note]").value.trim());
-            for (const file of await form.picker.files()) body.append("photos", file, file.name);
+            body.set("note", evidence.querySelector("[name=note]").value.trim());
+            for (const file of await evidence.picker.files()) body.append("photos", file, file.name);
             await api(`/api/v1/centres/${centreId}/checklist/items/${item.dataset.item}`, {
               method: "POST",
               form: body,
