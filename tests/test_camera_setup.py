@@ -163,7 +163,9 @@ def test_a_new_address_forgets_the_old_probe_and_status(client, site):
 def test_a_camera_switched_off_leaves_the_media_node(client, site, app):
     camera_id = _register(client, site).get_json()["id"]
     assert [c.id for c, _ in media_sources(None)] == [camera_id]
-    off = client.patch(f"/api/v1/cameras/{camera_id}", json={"enabled": False}, headers=site["tech"])
+    off = client.patch(
+        f"/api/v1/cameras/{camera_id}", json={"enabled": False}, headers=site["tech"]
+    )
     assert off.status_code == 200
     assert off.get_json()["enabled"] is False
     assert media_sources(None) == []
@@ -177,9 +179,7 @@ def test_changing_a_camera_checks_the_same_rules(client, site):
         area_id=site["area"][AreaKind.PREP],
         rtsp_url=f"rtsp://admin:{PASSWORD}@192.0.2.33/live",
     ).get_json()["id"]
-    clash = client.patch(
-        f"/api/v1/cameras/{second}", json={"rtsp_url": URL}, headers=site["tech"]
-    )
+    clash = client.patch(f"/api/v1/cameras/{second}", json={"rtsp_url": URL}, headers=site["tech"])
     assert clash.status_code == 409
     missing = client.patch("/api/v1/cameras/999999", json={"name": "x"}, headers=site["tech"])
     assert missing.status_code == 404
