@@ -4,8 +4,12 @@ carries a camera's stream credentials."""
 
 from __future__ import annotations
 
+import base64
+import json
 import re
+from datetime import UTC, datetime, timedelta
 
+import jwt
 import pytest
 
 from app.extensions import db
@@ -46,13 +50,59 @@ def test_every_api_endpoint_refuses_anonymous_callers(app, client):
     assert checked > 40  # the sweep really ran over the API
 
 
-def test_a_forged_token_is_refused_everywhere(app, client):
-    headers = {"Authorization": "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIn0."}
+def _token(app, user, *, key: str | None = None, age: timedelta = timedelta(0), alg="HS256"):
+    issued = datetime.now(UTC) - age
+    claims = {
+        "sub": str(user.id),
+        "role": user.role.value,
+        "iss": app.config["JWT_ISSUER"],
+        "iat": issued,
+        "nbf": issued,
+        "exp": issued + timedelta(seconds=app.config["ACCESS_TOKEN_TTL_S"]),
+        "jti": "sweep",
+        "typ": "access",
+    }
+    if alg == "none":
+        claims = {
+            k: int(v.timestamp()) if isinstance(v, datetime) else v for k, v in claims.items()
+        }
+        return ".".join([_b64({"alg": "none", "typ": "JWT"}), _b64(claims), ""])
+    return jwt.encode(claims, key or app.config["SECRET_KEY"], algorithm=alg)
+
+
+def _b64(data: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+@pytest.mark.parametrize(
+    "forgery",
+    ["alg none", "another key", "expired", "garbage"],
+)
+def test_a_forged_or_expired_token_is_refused_everywhere(app, client, forgery):
+    admin = f.user(Role.ADMIN)
+    db.session.commit()
+    token = {
+        "alg none": lambda: _token(app, admin, alg="none"),
+        "another key": lambda: _token(app, admin, key="not-the-server-key-" + "k" * 32),
+        "expired": lambda: _token(app, admin, age=timedelta(hours=2)),
+        "garbage": lambda: "eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIn0.",
+    }[forgery]()
+    # The control: the same crafting with the server's key, now, is let in.
+    control = _token(app, admin)
+    assert (
+        client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {control}"}).status_code
+        == 200
+    )
+    checked = 0
     for method, path in _api_routes(app):
         if path in PUBLIC:
             continue
-        response = client.open(path, method=method, json={}, headers=headers)
+        response = client.open(
+            path, method=method, json={}, headers={"Authorization": f"Bearer {token}"}
+        )
         assert response.status_code == 401, f"{method} {path}"
+        checked += 1
+    assert checked > 40
 
 
 @pytest.fixture
