@@ -101,10 +101,11 @@ class Config:
     # Photos sent in chat join the operator's answer while the answer is open: until this long
     # after the last message of it (then it is submitted), or until they send 提交.
     CHAT_PHOTO_WINDOW_S: int = 180
-    # Outbox delivery: retries with exponential backoff, then `failed`.
-    OUTBOX_MAX_ATTEMPTS: int = 8
+    # Outbox delivery: retries with exponential backoff, then `failed`. 10 s doubling to 30 min,
+    # 16 attempts: a platform down for about four hours still gets every message.
+    OUTBOX_MAX_ATTEMPTS: int = 16
     OUTBOX_BACKOFF_BASE_S: float = 10.0
-    OUTBOX_BACKOFF_CAP_S: float = 3600.0
+    OUTBOX_BACKOFF_CAP_S: float = 1800.0
     # A claimed row not marked within this is considered abandoned (crashed worker) and retried.
     OUTBOX_LEASE_S: float = 120.0
     OUTBOX_BATCH: int = 100

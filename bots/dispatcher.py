@@ -10,8 +10,10 @@ One pass (`dispatch_once`):
    in order — and the result is recorded by the claim that holds the row.
 
 Failures: a transient error retries with exponential backoff (`OUTBOX_BACKOFF_BASE_S` doubling
-to `OUTBOX_BACKOFF_CAP_S`, ±20 % jitter) until `OUTBOX_MAX_ATTEMPTS`, then the row is `failed`
-with its `last_error`; a permanent one (unknown recipient, revoked robot) fails at once. A
+to `OUTBOX_BACKOFF_CAP_S`, ±20 % jitter) until `OUTBOX_MAX_ATTEMPTS` (by default ≈4 hours of
+trying), then the row is `failed` with its `last_error`; a permanent one (unknown recipient,
+revoked robot) fails at once. As soon as one message reaches a destination again, every row of
+that destination still waiting out a backoff is due at once (paced as usual). A
 throttling answer (WeCom 45009, DingTalk 130101/410100, Feishu 11232) is not the row's fault: the
 attempt is given back and the whole destination waits as long as the platform asks. Every row
 is sent in its own try block and every destination in its own thread, so one channel's failure
@@ -154,6 +156,11 @@ def dispatch_once(app: Flask | None = None, now: datetime | None = None) -> Pass
     for outcomes in results:
         for outcome in outcomes:
             _record(outcome, config, report)
+        # The destination answered: what failed while it was away goes now, not at the end
+        # of each row's backoff.
+        delivered = [o.row for o in outcomes if o.error is None and o.skipped_for is None]
+        if delivered:
+            delivery.hasten_destination((delivered[0].channel, delivered[0].target))
     return report
 
 

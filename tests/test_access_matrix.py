@@ -336,7 +336,7 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/assets/<path:filename>"): "nothing: the web app's scripts and styles",
     ("GET", "/static/<path:filename>"): "nothing: Flask's static folder",
     ("GET", "/healthz"): "nothing: liveness for the load balancer",
-    ("GET", "/metrics"): "the network: scraped by Prometheus from inside (deploy/nginx)",
+    ("GET", "/metrics"): "loopback only, or the METRICS_TOKEN bearer from other hosts",
     ("GET", "/hls/<token>/<int:camera_id>/<filename>"): "the signed, expiring URL token",
     ("GET", "/wechat/callback"): "the WeChat signature",
     ("POST", "/wechat/callback"): "the WeChat signature",

@@ -156,6 +156,31 @@ def test_a_robot_down_for_a_while_gets_every_message_once_when_back(app, client,
         assert len(numbers) == 3 and len(set(numbers)) == 3
 
 
+def test_once_a_robot_answers_again_its_backlog_goes_at_once(app, world, stubs):
+    app.config.update(OUTBOX_BACKOFF_BASE_S=600.0, OUTBOX_BACKOFF_CAP_S=3600.0)
+    stubs.dingtalk.go_down("refused")
+    robot_rows(world["agency"], 3)
+    drain(app)
+    waiting = [r for r in rows() if r.channel is Channel.DINGTALK_ROBOT]
+    assert {r.status for r in waiting} == {NotificationStatus.PENDING}
+    assert all(r.next_attempt_at > utcnow() + timedelta(minutes=5) for r in waiting)
+
+    # Back; the next message written for the robot goes through, and takes the backlog along.
+    stubs.dingtalk.come_back()
+    with transaction():
+        outbox.notify_agency_groups(
+            world["agency"],
+            "notice.overdue",
+            "test:later",
+            {"notice_id": 9, "number": "后〔2026〕9号"},
+        )
+    drain(app)
+    ding = [r for r in rows() if r.channel is Channel.DINGTALK_ROBOT]
+    assert {r.status for r in ding} == {NotificationStatus.SENT}
+    numbers = [str(m) for m in stubs.dingtalk.messages[stubs.ding_robot[0]]]
+    assert len(numbers) == 4 and len(set(numbers)) == 4
+
+
 def test_a_destination_that_never_recovers_fails_after_the_last_attempt(app, world, stubs):
     stubs.feishu.go_down("refused")
     robot_rows(world["agency"], 1)

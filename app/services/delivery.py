@@ -143,6 +143,25 @@ def defer_destination(pace_key: tuple[str, str], until: datetime) -> None:
         )
 
 
+def hasten_destination(pace_key: tuple[str, str], now: datetime | None = None) -> int:
+    """A send to this destination just went through: the rows still waiting out a failure's
+    backoff for it are due now, so a platform that was down gets its backlog as soon as it is
+    back (still paced) rather than each row at the end of its own, ever longer, backoff."""
+    now = now or utcnow()
+    with transaction():
+        result = db.session.execute(
+            update(Notification)
+            .where(
+                _target(*pace_key),
+                Notification.status == P.PENDING,
+                Notification.attempts > 0,
+                Notification.next_attempt_at > now,
+            )
+            .values(next_attempt_at=now)
+        )
+    return result.rowcount or 0
+
+
 def claim(ids: list[int], lease_s: float, now: datetime | None = None) -> list[Claimed]:
     """Take the rows that are still pending and due; another worker's rows are skipped."""
     if not ids:
