@@ -12,6 +12,7 @@ import uuid
 from zoneinfo import ZoneInfo
 
 import pytest
+from PIL import ExifTags, Image
 from sqlalchemy import func, select
 
 from app.extensions import db, socketio
@@ -217,6 +218,50 @@ def test_a_non_image_among_the_photos_is_refused_and_nothing_is_stored(client, w
     assert response.get_json()["message"] == "x.jpg不是可识别的图片"
     assert count(Concern) == 0
     assert count(Attachment) == 0
+
+
+def _phone_photo(orientation: int) -> bytes:
+    """A JPEG as phones take them: EXIF with the maker, the GPS position and an orientation."""
+    picture = Image.new("RGB", (40, 20), (200, 30, 30))
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = orientation
+    exif[ExifTags.Base.Make] = "PhoneMaker"
+    exif[ExifTags.IFD.GPSInfo] = {
+        ExifTags.GPS.GPSLatitudeRef: "N",
+        ExifTags.GPS.GPSLatitude: (20.0, 1.0, 2.0),
+    }
+    out = io.BytesIO()
+    picture.save(out, format="JPEG", exif=exif.tobytes())
+    return out.getvalue()
+
+
+def test_a_parents_photo_is_stored_without_where_it_was_taken(client, world):
+    original = _phone_photo(orientation=6)  # taken with the phone turned
+    assert b"PhoneMaker" in original
+    response = client.post(
+        SUBMIT,
+        data={
+            "centre_id": str(world["a"].id),
+            "text": "孩子说饭菜有异味",
+            "client_key": "exif-1",
+            "photos": [(io.BytesIO(original), "IMG_0001.jpg")],
+        },
+        headers=world.h("parent"),
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 201, response.get_json()
+    concern = response.get_json()
+    detail = client.get(f"/api/v1/concerns/{concern['id']}", headers=world.h("inspector"))
+    photo_id = detail.get_json()["photos"][0]["id"]
+    seen = fetch(
+        client, f"/api/v1/concerns/{concern['id']}/photos/{photo_id}", world.h("inspector")
+    )
+    assert seen.status_code == 200 and seen.mimetype == "image/jpeg"
+    assert b"PhoneMaker" not in seen.data
+    with Image.open(io.BytesIO(seen.data)) as picture:
+        assert dict(picture.getexif()) == {}
+        assert picture.size == (20, 40)  # turned upright for good
+    assert hashlib.sha256(seen.data).hexdigest() == concern["photos"][0]["sha256"]
 
 
 def test_ten_photos_are_too_many(client, world):

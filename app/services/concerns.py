@@ -361,7 +361,7 @@ def submit(
         raise Unprocessable("缺少提交编号（client_key，1 到 64 个字符）", field="client_key")
     if data.source not in SOURCES:
         raise Unprocessable("来源无效", field="source")
-    checked = uploads.check_photos(photos, MAX_PHOTOS)
+    checked = uploads.check_photos(photos, MAX_PHOTOS, strip_metadata=True)
     now = now or utcnow()
     with transaction():
         serialise_parent(parent.id)
@@ -420,7 +420,7 @@ def add_photos(parent: User, concern_id: int, photos: list[uploads.Photo]) -> Co
         if concern.status is not S.SUBMITTED:
             raise Conflict("该反映已在处理，不能再补充照片", current_status=concern.status.value)
         count = len(concern.photos)
-        checked = uploads.check_photos(photos, MAX_PHOTOS - count)
+        checked = uploads.check_photos(photos, MAX_PHOTOS - count, strip_metadata=True)
         for photo in checked:
             db.session.add(uploads.store(photo, parent.id, concern_id=concern.id))
         db.session.flush()

@@ -1,5 +1,9 @@
 """Photos from operators and parents: type sniffed from the bytes (never the file name or the
-client's content type), size-limited, stored content-addressed under the instance folder."""
+client's content type), size-limited, stored content-addressed under the instance folder.
+
+Parents' photos lose their metadata (EXIF: where the phone was, which phone, when) before they
+are stored: a concern needs the picture, not the parent's location. Operators' and technicians'
+photos are kept exactly as sent: they are evidence, taken in the kitchen."""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flask import current_app
-from PIL import Image, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from app.errors import Unprocessable
 from app.models import Attachment, AttachmentKind
@@ -38,8 +42,11 @@ class CheckedPhoto:
     extension: str
 
 
-def check_photos(photos: list[Photo], max_count: int) -> list[CheckedPhoto]:
-    """Validate every photo before anything is written: all pass or the request fails."""
+def check_photos(
+    photos: list[Photo], max_count: int, *, strip_metadata: bool = False
+) -> list[CheckedPhoto]:
+    """Validate every photo before anything is written: all pass or the request fails.
+    ``strip_metadata``: store each picture re-saved without EXIF (upright, as it was shown)."""
     if len(photos) > max_count:
         raise Unprocessable(f"最多上传 {max_count} 张照片", field="photos")
     limit = current_app.config["UPLOAD_MAX_BYTES"]
@@ -63,12 +70,33 @@ def check_photos(photos: list[Photo], max_count: int) -> list[CheckedPhoto]:
         if fmt not in ALLOWED_FORMATS:
             raise Unprocessable(f"{label}格式不支持，请上传 JPG、PNG 或 WebP", field="photos")
         content_type, extension = ALLOWED_FORMATS[fmt]
+        data = _without_metadata(photo.data, fmt, label) if strip_metadata else photo.data
         checked.append(
-            CheckedPhoto(
-                photo.data, hashlib.sha256(photo.data).hexdigest(), content_type, extension
-            )
+            CheckedPhoto(data, hashlib.sha256(data).hexdigest(), content_type, extension)
         )
     return checked
+
+
+def _without_metadata(data: bytes, fmt: str, label: str) -> bytes:
+    """The picture re-saved in its own format with no EXIF, XMP or ICC text; a turned photo
+    (EXIF orientation) is turned for good first, so it still stands the way the phone showed
+    it. An upright JPEG keeps its own quantisation tables (no visible loss)."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            turned = image.getexif().get(ExifTags.Base.Orientation, 1) not in (1, None)
+            picture = ImageOps.exif_transpose(image) if turned else image
+            out = io.BytesIO()
+            none = {"exif": b"", "xmp": b""}
+            if fmt == "JPEG":
+                quality: int | str = 92 if turned else "keep"
+                picture.save(out, format="JPEG", quality=quality, **none)
+            elif fmt == "PNG":
+                picture.save(out, format="PNG", **none)
+            else:
+                picture.save(out, format="WEBP", quality=90, **none)
+    except (OSError, ValueError) as exc:
+        raise Unprocessable(f"{label}无法处理，请换一张照片", field="photos") from exc
+    return out.getvalue()
 
 
 def store(photo: CheckedPhoto, uploaded_by_id: int | None, **owner: int) -> Attachment:
