@@ -319,6 +319,16 @@ RULES: dict[tuple[str, str], Rule] = {
         {"inspector_in", "admin"}, f"{API}/centres/{{centre_a}}/suspension"
     ),
     # --- admin -----------------------------------------------------------------------------
+    ("GET", "/api/v1/admin/checklist-standard"): Rule({"admin"}, f"{API}/admin/checklist-standard"),
+    ("POST", "/api/v1/admin/checklist-standards"): Rule(
+        {"admin"},
+        f"{API}/admin/checklist-standards",
+        _json(
+            version=lambda w: f"matrix-{next(_seq)}",
+            title="检查规范",
+            items=[{"code": "signage", "title": "张贴温馨提示", "kind": "manual"}],
+        ),
+    ),
     ("PUT", "/api/v1/admin/calendar/<int:year>"): Rule(
         {"admin"}, f"{API}/admin/calendar/2031", _json(holidays=["2031-01-01"], workdays=[])
     ),

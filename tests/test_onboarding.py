@@ -251,3 +251,118 @@ def test_parents_and_operators_cannot_read_coverage(client, site):
     db.session.commit()
     response = client.get("/api/v1/coverage", headers=f.login(client, parent.username))
     assert response.status_code == 403
+
+
+# --- the standard itself -------------------------------------------------------------------
+
+STANDARD_V2 = {
+    "version": "2027.1",
+    "title": "安装调试检查规范（2027 版）",
+    "items": [
+        {"code": "area_coverage", "title": "四个区域均有摄像头", "kind": "automatic"},
+        {
+            "code": "resolution",
+            "title": "分辨率不低于 1080p",
+            "kind": "automatic",
+            "rule": {"min_height": 1080},
+        },
+        {
+            "code": "hood_photo",
+            "title": "排烟罩清洁照片",
+            "kind": "manual",
+            "guidance": "拍摄排烟罩内侧",
+        },
+    ],
+}
+
+
+def test_an_admin_publishes_a_new_standard_and_new_commissionings_use_it(client, site):
+    assert post(client, site, "/installation").status_code == 200
+    assert post(client, site, "/commissioning").status_code == 201
+    before = client.get(f"/api/v1/centres/{site['centre_id']}/checklist", headers=site["th"])
+
+    published = client.post(
+        "/api/v1/admin/checklist-standards", json=STANDARD_V2, headers=site["admin_h"]
+    )
+    assert published.status_code == 201, published.get_json()
+    body = published.get_json()
+    assert [i["code"] for i in body["items"]] == ["area_coverage", "resolution", "hood_photo"]
+    assert body["items"][1]["rule"] == {"min_height": 1080}
+    current = client.get("/api/v1/admin/checklist-standard", headers=site["admin_h"])
+    assert current.get_json()["version"] == "2027.1"
+
+    # The commissioning under way keeps its version.
+    after = client.get(f"/api/v1/centres/{site['centre_id']}/checklist", headers=site["th"])
+    assert after.get_json()["standard_version"] == before.get_json()["standard_version"]
+    assert after.get_json()["items"] == before.get_json()["items"]
+
+    # A centre invited now is commissioned against the new one.
+    invited = client.post(
+        "/api/v1/centres/invitations",
+        json={"name": "美兰区第二托管", "district_id": site["district"].id},
+        headers=site["inspector_h"],
+    )
+    centre_id = invited.get_json()["id"]
+    db.session.add(TechnicianAssignment(technician_id=site["technician"].id, centre_id=centre_id))
+    db.session.commit()
+    for step in ("installation", "commissioning"):
+        client.post(f"/api/v1/centres/{centre_id}/{step}", headers=site["th"])
+    fresh = client.get(f"/api/v1/centres/{centre_id}/checklist", headers=site["th"]).get_json()
+    assert fresh["standard_version"] == "2027.1"
+    assert [i["title"] for i in fresh["items"]] == [i["title"] for i in STANDARD_V2["items"]]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"items": []}, None),
+        (
+            {"items": [{"code": "make_tea", "title": "泡茶", "kind": "automatic"}]},
+            "未知的自动检查项",
+        ),
+        (
+            {"items": [STANDARD_V2["items"][2], STANDARD_V2["items"][2]]},
+            "检查项编码重复",
+        ),
+        (
+            {
+                "items": [
+                    {
+                        "code": "resolution",
+                        "title": "分辨率",
+                        "kind": "automatic",
+                        "rule": {"min_height": "high"},
+                    }
+                ]
+            },
+            "参数 min_height 无效",
+        ),
+    ],
+)
+def test_a_bad_standard_is_refused_and_the_old_one_stays(client, site, change, message):
+    before = client.get("/api/v1/admin/checklist-standard", headers=site["admin_h"]).get_json()
+    refused = client.post(
+        "/api/v1/admin/checklist-standards", json={**STANDARD_V2, **change}, headers=site["admin_h"]
+    )
+    assert refused.status_code == 422
+    if message:
+        assert message in refused.get_json()["message"]
+    after = client.get("/api/v1/admin/checklist-standard", headers=site["admin_h"]).get_json()
+    assert after == before
+
+
+def test_a_version_is_published_once_and_only_by_an_admin(client, site):
+    first = client.post(
+        "/api/v1/admin/checklist-standards", json=STANDARD_V2, headers=site["admin_h"]
+    )
+    assert first.status_code == 201
+    again = client.post(
+        "/api/v1/admin/checklist-standards", json=STANDARD_V2, headers=site["admin_h"]
+    )
+    assert again.status_code == 409
+    refused = client.post(
+        "/api/v1/admin/checklist-standards",
+        json={**STANDARD_V2, "version": "2027.2"},
+        headers=site["inspector_h"],
+    )
+    assert refused.status_code == 403

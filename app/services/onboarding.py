@@ -197,10 +197,30 @@ def publish_standard(
     the version they started with."""
     if admin.role is not Role.ADMIN:
         raise Forbidden("只有管理员可以发布检查规范", reason="role")
-    known = {i["code"] for i in DEFAULT_ITEMS}
+    if not items:
+        raise Unprocessable("检查规范至少要有一项", field="items")
+    known = {i["code"]: i for i in DEFAULT_ITEMS if i["kind"] is ChecklistItemKind.AUTOMATIC}
+    seen: set[str] = set()
     for item in items:
-        if item["kind"] is ChecklistItemKind.AUTOMATIC and item["code"] not in known:
+        if item["code"] in seen:
+            raise Unprocessable(f"检查项编码重复：{item['code']}", field="items")
+        seen.add(item["code"])
+        if item["kind"] is not ChecklistItemKind.AUTOMATIC:
+            continue
+        default = known.get(item["code"])
+        if default is None:
             raise Unprocessable(f"未知的自动检查项：{item['code']}", field="items")
+        # An automatic item's parameters are the ones its check reads, of the same type.
+        rule = item.get("rule") or {}
+        for key, value in rule.items():
+            expected = default["rule"].get(key)
+            if (
+                expected is None
+                or type(value) is not type(expected)
+                and not (isinstance(expected, float) and isinstance(value, int))
+            ):
+                raise Unprocessable(f"检查项 {item['code']} 的参数 {key} 无效", field="items")
+        item["rule"] = {**default["rule"], **rule}
     with transaction():
         if db.session.scalar(
             select(ChecklistStandard.id).where(ChecklistStandard.version == version)
