@@ -43,7 +43,7 @@ class ChecklistItemIn(StrictSchema):
 
 class StandardIn(StrictSchema):
     version = fields.String(required=True, validate=validate.Length(min=1, max=32))
-    title = fields.String(required=True, validate=validate.Length(min=1, max=255))
+    title = fields.String(required=True, validate=validate.Length(min=1, max=128))
     items = fields.List(
         fields.Nested(ChecklistItemIn), required=True, validate=validate.Length(min=1, max=60)
     )
