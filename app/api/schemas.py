@@ -117,13 +117,13 @@ class CameraSetupOut(CameraOut):
 class CameraIn(StrictSchema):
     area_id = fields.Integer(required=True)
     name = fields.String(load_default="", validate=validate.Length(max=64))
-    rtsp_url = fields.String(required=True, validate=validate.Length(min=1, max=1024))
+    rtsp_url = fields.String(required=True, validate=validate.Length(min=1, max=480))
 
 
 class CameraChangeIn(StrictSchema):
     area_id = fields.Integer()
     name = fields.String(validate=validate.Length(min=1, max=64))
-    rtsp_url = fields.String(validate=validate.Length(min=1, max=1024))
+    rtsp_url = fields.String(validate=validate.Length(min=1, max=480))
     enabled = fields.Boolean()
 
 

@@ -17,14 +17,20 @@ from app.services.scope import Access, require_centre, require_role
 
 # rtsp(s) for real cameras; sim:// is the built-in simulated kitchen of the embedded default.
 STREAM_SCHEMES = ("rtsp", "rtsps", "sim")
+# The redacted form (rtsp_url_redacted, 512 characters) may be a little longer than the URL.
+MAX_URL_LENGTH = 480
 
 
 def validate_stream_url(url: str) -> str:
     url = url.strip()
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises for a port that is not a number in 0–65535
+    except ValueError as exc:
+        raise Unprocessable("视频流地址格式不正确", field="rtsp_url") from exc
     if parts.scheme not in STREAM_SCHEMES or not parts.hostname:
         raise Unprocessable("视频流地址须为 rtsp:// 地址", field="rtsp_url")
-    if len(url) > 1024:
+    if len(url) > MAX_URL_LENGTH:
         raise Unprocessable("视频流地址过长", field="rtsp_url")
     return url
 

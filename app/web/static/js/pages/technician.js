@@ -76,7 +76,7 @@ function cameraForm() {
     </label>
     <label class="weui-cell weui-cell_active">
       <div class="weui-cell__hd"><span class="weui-label">视频流地址</span></div>
-      <div class="weui-cell__bd"><input class="weui-input" name="rtsp_url" type="url" inputmode="url" autocomplete="off" autocapitalize="off" spellcheck="false" maxlength="1024" placeholder="rtsp://用户名:密码@IP:554/路径"></div>
+      <div class="weui-cell__bd"><input class="weui-input" name="rtsp_url" type="url" inputmode="url" autocomplete="off" autocapitalize="off" spellcheck="false" maxlength="480" placeholder="rtsp://用户名:密码@IP:554/路径"></div>
     </label>
     <div class="weui-cell"><div class="weui-cell__bd bk-cell-sub">地址中的用户名和密码加密保存，保存后不再显示。</div></div>
     <div class="bk-actions bk-actions_row">
