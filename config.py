@@ -76,6 +76,10 @@ class Config:
     WXA_APP_SECRET: str | None = None
     # Base URL of the WeChat API; tests point it at a local stub.
     WECHAT_API_BASE: str = "https://api.weixin.qq.com"
+    # Where WeChat's in-app browser is sent for web authorisation (网页授权): parents opening the
+    # H5 app from the official account are signed in by their openid. PUBLIC_URL's host must be
+    # one of the account's authorised domains (网页授权域名).
+    WECHAT_OAUTH_BASE: str = "https://open.weixin.qq.com"
     WECHAT_HTTP_TIMEOUT_S: float = 5.0
     # Official-account template for notifications outside the 48-hour customer-service window
     # (fields first/keyword1/keyword2/keyword3/remark).

@@ -11,6 +11,7 @@ from typing import Any
 
 from requests.adapters import HTTPAdapter
 from wechatpy import WeChatClient
+from wechatpy.oauth import WeChatOAuth
 
 WECHAT_ORIGIN = "https://api.weixin.qq.com"
 
@@ -58,3 +59,28 @@ def code_to_session(client: WeChatClient, js_code: str) -> dict[str, Any]:
             "access_token": None,
         },
     )
+
+
+class WebOAuth(WeChatOAuth):
+    """Official-account web authorisation (网页授权) with the hosts from config and a timeout
+    on every call (wechatpy's own sets none)."""
+
+    def __init__(
+        self,
+        appid: str,
+        secret: str,
+        redirect_uri: str,
+        *,
+        api_base: str,
+        oauth_base: str,
+        timeout: float,
+        state: str = "",
+    ) -> None:
+        super().__init__(appid, secret, redirect_uri, scope="snsapi_base", state=state)
+        self.OAUTH_BASE_URL = oauth_base.rstrip("/") + "/connect/"
+        self.timeout = timeout
+        point_at(self, api_base)
+
+    def _request(self, method, url_or_endpoint, **kwargs):  # type: ignore[no-untyped-def]
+        kwargs.setdefault("timeout", self.timeout)
+        return super()._request(method, url_or_endpoint, **kwargs)

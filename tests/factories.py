@@ -126,7 +126,8 @@ def user(role: Role, **fields) -> User:
 
 
 def parent_of(*centres: Centre, **fields) -> User:
-    row = user(Role.PARENT, wechat_openid=f"openid-{next(_seq)}", **fields)
+    fields.setdefault("wechat_openid", f"openid-{next(_seq)}")
+    row = user(Role.PARENT, **fields)
     for c in centres:
         db.session.add(ParentLink(parent_id=row.id, centre_id=c.id))
     db.session.flush()

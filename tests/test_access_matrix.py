@@ -340,6 +340,8 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/auth/refresh"): "the refresh token",
     ("POST", "/api/v1/auth/logout"): "the refresh token",
     ("POST", "/api/v1/auth/wxa"): "the mini-program's wx.login code",
+    ("POST", "/api/v1/auth/wechat"): "the code of WeChat's web authorisation",
+    ("GET", "/api/v1/auth/wechat/authorize"): "nothing: it only names WeChat's page",
     ("GET", "/api/v1/openapi.json"): "nothing: the API description",
     ("GET", "/"): "nothing: the web app's shell",
     ("GET", "/bind"): "nothing: the invite-code landing page (binding needs a sign-in)",

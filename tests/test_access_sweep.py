@@ -23,6 +23,8 @@ PUBLIC = {
     "/api/v1/auth/refresh": "renewing a session (the refresh token is the credential)",
     "/api/v1/auth/logout": "ending a session (the refresh token is the credential)",
     "/api/v1/auth/wxa": "mini-program sign-in (the wx.login code is the credential)",
+    "/api/v1/auth/wechat": "official-account web sign-in (WeChat's code is the credential)",
+    "/api/v1/auth/wechat/authorize": "where to send WeChat's browser to sign in",
 }
 CAMERA_PASSWORD = "Sup3r-Secret-Cam-Pass"
 

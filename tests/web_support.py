@@ -186,10 +186,11 @@ def browser():
 
 @pytest.fixture
 def phone(browser, live_server):
-    """`phone()` opens a new phone-sized page (its own storage: one signed-in user each)."""
+    """`phone()` opens a new phone-sized page (its own storage: one signed-in user each);
+    `phone(user_agent=…)` for a particular browser, e.g. WeChat's."""
     contexts = []
 
-    def open_page():
+    def open_page(**options):
         context = browser.new_context(
             base_url=live_server,
             viewport=PHONE,
@@ -198,6 +199,7 @@ def phone(browser, live_server):
             timezone_id="Asia/Shanghai",
             is_mobile=True,
             has_touch=True,
+            **options,
         )
         context.set_default_timeout(TIMEOUT_MS)
         contexts.append(context)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from flask import request
 from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
 
-from app.api.schemas import LoginIn, RefreshIn, TokensOut, UserOut, WxaLoginIn
+from app.api.schemas import LoginIn, RefreshIn, StrictSchema, TokensOut, UserOut, WxaLoginIn
 from app.api.security import auth_required, current_user
 from app.services import auth as auth_service
 
@@ -57,6 +58,36 @@ def logout(body: dict):
 def wxa_login(body: dict):
     """Mini-program login: a `wx.login` code is exchanged through code2session."""
     return _tokens(auth_service.login_miniprogram(body["code"]))
+
+
+class WechatAuthorizeArgs(StrictSchema):
+    state = fields.String(required=True, validate=validate.Length(min=1, max=64))
+
+
+class WechatAuthorizeOut(Schema):
+    url = fields.String(required=True)
+
+
+@blp.get("/wechat/authorize")
+@blp.arguments(WechatAuthorizeArgs, location="query")
+@blp.response(200, WechatAuthorizeOut)
+@blp.alt_response(502, response="UpstreamError")
+def wechat_authorize(args: dict):
+    """Where the H5 app inside WeChat sends the browser to sign a parent in (网页授权,
+    snsapi_base); WeChat comes back to the app's address with `code` and this `state`."""
+    return {"url": auth_service.wechat_authorize_url(args["state"])}
+
+
+@blp.post("/wechat")
+@blp.arguments(WxaLoginIn)
+@blp.response(200, TokensOut)
+@blp.alt_response(401, response="Unauthenticated")
+@blp.alt_response(403, response="Forbidden")
+@blp.alt_response(502, response="UpstreamError")
+def wechat_login(body: dict):
+    """The code WeChat's web authorisation returned → tokens for that parent (created on
+    first sign-in, the same account as in the official account's chat)."""
+    return _tokens(auth_service.login_wechat_web(body["code"]))
 
 
 @blp.get("/me")

@@ -19,14 +19,14 @@ from flask import current_app
 from requests import RequestException
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from wechatpy.exceptions import WeChatClientException
+from wechatpy.exceptions import WeChatClientException, WeChatOAuthException
 
 from app.errors import BadInput, DomainError, Forbidden, RateLimited, Unauthenticated, UpstreamError
 from app.extensions import db
 from app.models import RefreshToken, Role, User, utcnow
 from app.services import audit
 from app.services.base import transaction
-from app.wechat_api import code_to_session, wechat_client
+from app.wechat_api import WebOAuth, code_to_session, wechat_client
 
 _hasher = PasswordHasher()
 JWT_ALGORITHM = "HS256"
@@ -293,4 +293,80 @@ def _wxa_tokens(openid: str, unionid: str | None) -> TokenPair:
             # Staff use their own login; a mini-program identity only ever makes a parent.
             raise Forbidden("该微信账号已绑定工作人员账号，请使用工作人员登录")
         audit.record("login.wxa", actor_id=user.id)
+        return _pair(user)
+
+
+# --- official-account web authorisation (H5 inside WeChat) -----------------------------------
+
+_OAUTH_ERRORS: dict[int, Callable[[], DomainError]] = {
+    40029: lambda: Unauthenticated("微信授权已失效，请重新进入", reason="wechat_invalid_code"),
+    40163: lambda: Unauthenticated("微信授权已使用，请重新进入", reason="wechat_code_used"),
+}
+
+
+def _web_oauth(state: str = "") -> WebOAuth:
+    cfg = current_app.config
+    if not cfg.get("WECHAT_APP_ID") or not cfg.get("WECHAT_APP_SECRET"):
+        raise UpstreamError("公众号网页授权未配置", reason="wechat_not_configured")
+    return WebOAuth(
+        cfg["WECHAT_APP_ID"],
+        cfg["WECHAT_APP_SECRET"],
+        cfg["PUBLIC_URL"].rstrip("/") + "/",
+        api_base=cfg["WECHAT_API_BASE"],
+        oauth_base=cfg["WECHAT_OAUTH_BASE"],
+        timeout=cfg["WECHAT_HTTP_TIMEOUT_S"],
+        state=state,
+    )
+
+
+def wechat_authorize_url(state: str) -> str:
+    """Where the in-app browser goes to be authorised silently (snsapi_base): WeChat sends it
+    back to the app's address with `?code=…&state=…`. ``state`` is the page's own check."""
+    if not state or len(state) > 64 or not state.isalnum():
+        raise BadInput("state 须为 1 到 64 位字母或数字", field="state")
+    return _web_oauth(state).authorize_url
+
+
+def login_wechat_web(code: str) -> TokenPair:
+    """The code WeChat handed the page → the person's openid on the official account → our
+    tokens. A person not known yet becomes a parent (with no centre until they bind one); the
+    same openid is the one the chat bot knows, so chat and H5 are one account."""
+    if not code or len(code) > 128:
+        raise BadInput("缺少微信授权凭证", field="code")
+    oauth = _web_oauth()
+    try:
+        openid = oauth.fetch_access_token(code).get("openid")
+    except WeChatOAuthException as exc:
+        if exc.errcode in _OAUTH_ERRORS:
+            raise _OAUTH_ERRORS[exc.errcode]() from exc
+        current_app.logger.warning("web authorisation failed: errcode=%s", exc.errcode)
+        raise UpstreamError("微信授权失败，请稍后再试", reason="wechat_error") from exc
+    except RequestException as exc:
+        current_app.logger.warning("web authorisation unreachable: %s", type(exc).__name__)
+        raise UpstreamError("无法连接微信服务器，请稍后再试", reason="wechat_unreachable") from exc
+    finally:
+        oauth._http.close()
+    if not openid:
+        raise UpstreamError("微信未返回用户标识", reason="wechat_error")
+    try:
+        return _wechat_parent_tokens(openid)
+    except IntegrityError:
+        # The same person's first sign-in raced another tab: the other created the user.
+        return _wechat_parent_tokens(openid)
+
+
+def _wechat_parent_tokens(openid: str) -> TokenPair:
+    with transaction():
+        user = db.session.scalar(select(User).where(User.wechat_openid == openid))
+        if user is None:
+            user = User(role=Role.PARENT, wechat_openid=openid, display_name="家长")
+            db.session.add(user)
+            db.session.flush()
+            audit.record("user.created_by_wechat", actor_id=user.id)
+        elif not user.is_active:
+            raise Unauthenticated("账号不存在或已停用", reason="user_inactive")
+        if user.role is not Role.PARENT:
+            # Staff sign in with their account and password, even inside WeChat.
+            raise Forbidden("该微信已绑定工作人员账号，请使用账号密码登录", reason="staff_account")
+        audit.record("login.wechat", actor_id=user.id)
         return _pair(user)

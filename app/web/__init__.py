@@ -50,6 +50,10 @@ def _shell():
             "index.html",
             demo=current_app.config["DEMO_MODE"],
             vendor_ready=vendor_ready,
+            # Parents inside WeChat are signed in by the official account's web authorisation.
+            wechat_login=bool(
+                current_app.config.get("WECHAT_APP_ID") and current_app.config.get("WECHAT_APP_SECRET")
+            ),
         )
     )
     response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY

@@ -13,6 +13,18 @@ Endpoints:
   wrong secret, 40002 bad grant_type, 41008 no code, 40029 unknown or expired code, 40163 code
   used before, 45011 over the per-minute quota, -1 when told to be busy).
 
+Official-account web authorisation (网页授权, snsapi_base), played the way WeChat's in-app browser
+sees it:
+- `GET /connect/oauth2/authorize?appid=&redirect_uri=&response_type=code&scope=&state=` is the
+  page WeChat shows: for the user holding the phone (`oauth_openid`) it issues a code (5 min,
+  single use) and answers 302 to `redirect_uri?code=…&state=…`. Errors are pages, as WeChat's
+  are (HTTP 200, no redirect): an unknown appid, a redirect_uri whose host is not one of the
+  account's authorised domains (`oauth_domains`, 10003), a scope other than snsapi_base /
+  snsapi_userinfo (10005), a response_type other than code.
+- `GET /sns/oauth2/access_token?appid=&secret=&code=&grant_type=authorization_code` → the user's
+  openid with a web access token (40013 unknown appid, 40125 wrong secret, 40029 unknown or
+  expired code, 40163 code used before).
+
 Official-account messaging (the access token must be one this stub issued, else 40001):
 - `POST /cgi-bin/message/custom/send` customer-service message: only within 48 hours of the
   user's last message (`user_wrote(openid)`), else 45015; at most 5 per window, else 45047.
@@ -35,6 +47,7 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 from werkzeug.serving import BaseWSGIServer, make_server
@@ -84,6 +97,9 @@ class WeChatStub:
     templates: set[str] = field(default_factory=lambda: {"tpl-notice"})
     custom_messages: list[dict[str, Any]] = field(default_factory=list)
     template_messages: list[dict[str, Any]] = field(default_factory=list)
+    # Web authorisation: the account's authorised domains and who holds the phone.
+    oauth_domains: set[str] = field(default_factory=lambda: {"127.0.0.1"})
+    oauth_openid: str = field(default_factory=lambda: "o" + secrets.token_urlsafe(20))
 
     def __post_init__(self) -> None:
         self._codes: dict[str, _Code] = {}
@@ -206,6 +222,10 @@ class WeChatStub:
             body = self._token(query, request.remote_addr or "")
         elif request.path == "/sns/jscode2session" and request.method == "GET":
             body = self._jscode2session(query)
+        elif request.path == "/connect/oauth2/authorize" and request.method == "GET":
+            return self._authorize(query)(environ, start_response)
+        elif request.path == "/sns/oauth2/access_token" and request.method == "GET":
+            body = self._oauth_token(query)
         elif request.path.startswith("/cgi-bin/") and query.get("access_token") not in (
             self.access_tokens
         ):
@@ -270,6 +290,48 @@ class WeChatStub:
         if code.unionid:
             body["unionid"] = code.unionid
         return body
+
+    def _authorize(self, q: dict[str, str]) -> Response:
+        def page(text: str) -> Response:
+            html = f"<!doctype html><meta charset=utf-8><title>微信</title><p>{text}</p>"
+            return Response(html, content_type="text/html; charset=utf-8")
+
+        if q.get("appid") != self.appid:
+            return page("appid 参数错误")
+        redirect_uri = q.get("redirect_uri", "")
+        target = urlsplit(redirect_uri)
+        if target.scheme not in ("http", "https") or target.hostname not in self.oauth_domains:
+            return page("redirect_uri 域名与后台配置不一致，错误码：10003")
+        if q.get("scope") not in ("snsapi_base", "snsapi_userinfo"):
+            return page("scope 参数错误或没有 scope 权限，错误码：10005")
+        if q.get("response_type") != "code":
+            return page("response_type 参数错误")
+        code = self.add_code(openid=self.oauth_openid)
+        query = urlencode({"code": code, "state": q.get("state", "")})
+        separator = "&" if target.query else "?"
+        return Response(status=302, headers={"Location": f"{redirect_uri}{separator}{query}"})
+
+    def _oauth_token(self, q: dict[str, str]) -> dict[str, Any]:
+        if q.get("appid") != self.appid:
+            return _error(40013, "invalid appid")
+        if q.get("secret") != self.secret:
+            return _error(40125, "invalid appsecret")
+        if q.get("grant_type") != "authorization_code":
+            return _error(40002, "invalid grant_type")
+        with self._lock:
+            code = self._codes.get(q.get("code", ""))
+            if code is None or code.expires_at <= time.monotonic():
+                return _error(40029, "invalid code")
+            if code.used:
+                return _error(40163, "code been used")
+            code.used = True
+        return {
+            "access_token": secrets.token_urlsafe(64),
+            "expires_in": 7200,
+            "refresh_token": secrets.token_urlsafe(64),
+            "openid": code.openid,
+            "scope": "snsapi_base",
+        }
 
     def _custom_send(self, message: dict[str, Any]) -> dict[str, Any]:
         openid = message.get("touser", "")

@@ -101,6 +101,62 @@ export async function login(username, password) {
   return accept(tokens);
 }
 
+// --- WeChat web authorisation (网页授权): parents inside WeChat sign in with their openid -------
+
+const WECHAT_KEY = "bk.wechat";
+
+export const wechatLoginEnabled = () => document.getElementById("app")?.dataset.wechat === "true";
+export const insideWechat = () => /MicroMessenger/i.test(navigator.userAgent);
+
+// Off to WeChat, which comes back to this address with ?code=…&state=…; `next` is where to go
+// after. The state is this tab's own: a code that comes back with another is not used.
+export async function startWechatLogin(next = "") {
+  const bytes = crypto.getRandomValues(new Uint8Array(12));
+  const state = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  sessionStorage.setItem(WECHAT_KEY, JSON.stringify({ state, next, tried: true }));
+  const { url } = await request(`/api/v1/auth/wechat/authorize`, { query: { state }, auth: false });
+  location.replace(url);
+}
+
+// Back from WeChat: trade the code for a session. Returns where to go next, or null when this
+// page load is not a return from WeChat. A failure is kept for the login page to show.
+export async function finishWechatLogin() {
+  const params = new URLSearchParams(location.search);
+  const code = params.get("code");
+  const state = params.get("state");
+  if (!code || !state) return null;
+  let pending = {};
+  try {
+    pending = JSON.parse(sessionStorage.getItem(WECHAT_KEY) || "{}");
+  } catch {
+    pending = {};
+  }
+  history.replaceState(null, "", `/${location.hash}`); // the code is spent either way
+  if (pending.state !== state) {
+    pending.error = "微信授权已过期，请重新进入";
+    sessionStorage.setItem(WECHAT_KEY, JSON.stringify({ ...pending, state: null }));
+    return "/login";
+  }
+  try {
+    const tokens = await request("/api/v1/auth/wechat", { method: "POST", json: { code }, auth: false });
+    accept(tokens);
+    sessionStorage.removeItem(WECHAT_KEY);
+    return pending.next || "/";
+  } catch (error) {
+    sessionStorage.setItem(WECHAT_KEY, JSON.stringify({ ...pending, state: null, error: error.message }));
+    return "/login";
+  }
+}
+
+// What the login page needs to know: whether WeChat was tried in this tab, and what went wrong.
+export function wechatLoginState() {
+  try {
+    return JSON.parse(sessionStorage.getItem(WECHAT_KEY) || "{}");
+  } catch {
+    return {};
+  }
+}
+
 export async function logout() {
   const token = session?.refresh_token;
   write(null);

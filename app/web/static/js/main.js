@@ -2,7 +2,7 @@
 // the page modules, loaded when first opened. Each page gets a context with its parameters and
 // registers what must stop when it is left (players, timers, realtime subscriptions).
 
-import { currentUser, getSession, onSession } from "./api.js";
+import { currentUser, finishWechatLogin, getSession, onSession } from "./api.js";
 import { connect, onConnection } from "./realtime.js";
 import { errorState, html, render } from "./ui.js";
 
@@ -251,5 +251,12 @@ onConnection((connected) => {
   document.body.classList.toggle("bk-realtime-on", connected);
 });
 
-if (getSession()) connect();
-route();
+// Back from WeChat's web authorisation (?code=…&state=…): sign in first, then route.
+finishWechatLogin()
+  .then((next) => {
+    if (next) history.replaceState(null, "", `#${next}`);
+  })
+  .finally(() => {
+    if (getSession()) connect();
+    route();
+  });

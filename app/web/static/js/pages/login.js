@@ -1,13 +1,27 @@
-// Sign-in: staff with username and password; in the demo, the demo parent too (in production
-// parents arrive through WeChat authorisation or the mini-program).
+// Sign-in: staff with username and password; parents through WeChat's web authorisation when
+// the official account is configured (inside WeChat it starts by itself, once per tab), or the
+// mini-program; in the demo, the demo parent with a password too.
 
-import { login } from "../api.js";
+import { insideWechat, login, startWechatLogin, wechatLoginEnabled, wechatLoginState } from "../api.js";
 import { HOME } from "../main.js";
 import { $, busy, html, render, setTitle, showError } from "../ui.js";
 
 export async function loginPage(ctx) {
   setTitle("登录");
   const demo = document.getElementById("app").dataset.demo === "true";
+  const wechat = wechatLoginEnabled();
+  const next = ctx.query.next ? decodeURIComponent(ctx.query.next) : "";
+  const tried = wechatLoginState();
+  if (wechat && insideWechat() && !tried.tried) {
+    render(ctx.view, html`<div class="bk-state"><i class="weui-loading" aria-hidden="true"></i>
+      <p class="bk-state__text">正在通过微信登录</p></div>`);
+    try {
+      await startWechatLogin(next.startsWith("/") ? next : "");
+      return;
+    } catch (error) {
+      showError(error);
+    }
+  }
   render(
     ctx.view,
     html`<div class="bk-login">
@@ -43,7 +57,17 @@ export async function loginPage(ctx) {
             <p class="weui-form__tips">密码见启动时的输出（默认 bk-demo-2026）</p>
           </div>`
         : html`<p class="weui-form__tips bk-login__demo">家长请从公众号菜单或小程序进入</p>`}
+      ${wechat
+        ? html`<div class="bk-actions bk-login__wechat">
+            <a role="button" href="javascript:" class="weui-btn weui-btn_default" data-action="wechat">家长微信登录</a>
+          </div>`
+        : ""}
     </div>`,
+  );
+  if (tried.error) showError({ message: tried.error });
+  const wechatButton = $(ctx.view, "[data-action=wechat]");
+  wechatButton?.addEventListener("click", () =>
+    busy(wechatButton, () => startWechatLogin(next.startsWith("/") ? next : "").catch(showError)),
   );
   const form = $(ctx.view, "form");
   const button = $(form, "[data-action=login]");
@@ -58,7 +82,6 @@ export async function loginPage(ctx) {
     await busy(button, async () => {
       try {
         const session = await login(username, password);
-        const next = ctx.query.next ? decodeURIComponent(ctx.query.next) : "";
         ctx.navigate(next && next.startsWith("/") ? next : HOME[session.user.role] || "/me", {
           replace: true,
         });
