@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import redis
 from requests.adapters import HTTPAdapter
 from wechatpy import WeChatClient
 from wechatpy.oauth import WeChatOAuth
+from wechatpy.session import SessionStorage
+from wechatpy.session.redisstorage import RedisStorage
 
 WECHAT_ORIGIN = "https://api.weixin.qq.com"
 
@@ -35,8 +38,24 @@ def point_at(client: Any, api_base: str, origin: str = WECHAT_ORIGIN) -> Any:
     return client
 
 
-def wechat_client(appid: str, secret: str, api_base: str, timeout: float) -> WeChatClient:
-    client = WeChatClient(appid, secret, timeout=timeout)
+def token_storage(redis_url: str | None) -> SessionStorage | None:
+    """Where wechatpy keeps access tokens. Each fetch of a new token retires the one before
+    (after five minutes), so processes that each fetched their own would keep invalidating one
+    another: with Redis configured, every process shares one token per account. None keeps it
+    in the process (the embedded default: one process)."""
+    if not redis_url:
+        return None
+    return RedisStorage(redis.Redis.from_url(redis_url), prefix="bk:wechatpy")
+
+
+def wechat_client(
+    appid: str,
+    secret: str,
+    api_base: str,
+    timeout: float,
+    session: SessionStorage | None = None,
+) -> WeChatClient:
+    client = WeChatClient(appid, secret, timeout=timeout, session=session)
     return point_at(client, api_base)
 
 

@@ -4,6 +4,7 @@ never twice."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from datetime import timedelta
@@ -327,3 +328,34 @@ def test_flask_bk_outbox_delivers_what_is_due(app, client, runner, world, stubs)
     result = runner.invoke(args=["bk", "outbox"])
     assert result.exit_code == 0, result.output
     assert "已发送 4 条" in result.output
+
+
+def test_worker_processes_share_one_access_token_through_redis(app, world, stubs):
+    """Every new access token retires the one before: with Redis configured, two workers (two
+    registries, as two processes build them) fetch one token between them, not one each."""
+    import redis
+
+    from bots.channels import Message, Recipient, build
+
+    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    store = redis.Redis.from_url(url)
+    for key in store.scan_iter("bk:wechatpy:*"):
+        store.delete(key)
+    settings = {**app.config, "REDIS_URL": url}
+    openid = world["operator"].wechat_openid
+    stubs.wechat.user_wrote(openid)
+    registries = [build(settings), build(settings)]
+    try:
+        for registry in registries:
+            registry.get("wechat_mp").send(
+                Recipient(openid, utcnow()), Message("整改通知", ("请于三日内整改",))
+            )
+        assert len(stubs.wechat.calls_to("/cgi-bin/token")) == 1
+        assert len(stubs.wechat.custom_messages) == 2
+        # The other channel builds its own key space, so nothing here crossed accounts.
+        assert any(k.startswith(b"bk:wechatpy:") for k in store.scan_iter("bk:wechatpy:*"))
+    finally:
+        for registry in registries:
+            registry.close()
+        for key in store.scan_iter("bk:wechatpy:*"):
+            store.delete(key)

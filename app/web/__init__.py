@@ -52,7 +52,8 @@ def _shell():
             vendor_ready=vendor_ready,
             # Parents inside WeChat are signed in by the official account's web authorisation.
             wechat_login=bool(
-                current_app.config.get("WECHAT_APP_ID") and current_app.config.get("WECHAT_APP_SECRET")
+                current_app.config.get("WECHAT_APP_ID")
+                and current_app.config.get("WECHAT_APP_SECRET")
             ),
         )
     )

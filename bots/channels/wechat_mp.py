@@ -18,8 +18,9 @@ from wechatpy import parse_message
 from wechatpy.crypto import PrpCrypto, WeChatCrypto
 from wechatpy.exceptions import WeChatClientException
 from wechatpy.replies import TextReply
+from wechatpy.session import SessionStorage
 
-from app.wechat_api import wechat_client
+from app.wechat_api import token_storage, wechat_client
 from bots.channels import register
 from bots.channels.base import (
     ChatChannel,
@@ -76,6 +77,7 @@ class WeChatOfficialAccount(ChatChannel):
         timeout: float,
         max_body_bytes: int,
         window_s: int,
+        token_store: SessionStorage | None = None,
     ) -> None:
         self.appid = appid
         self.token = token
@@ -83,7 +85,9 @@ class WeChatOfficialAccount(ChatChannel):
         self.template_id = template_id
         self.max_body_bytes = max_body_bytes
         self.window_s = window_s
-        self.client = wechat_client(appid, secret or "", api_base, timeout) if secret else None
+        self.client = (
+            wechat_client(appid, secret, api_base, timeout, session=token_store) if secret else None
+        )
 
     def close(self) -> None:
         if self.client is not None:
@@ -219,4 +223,5 @@ def from_settings(settings: Mapping[str, Any]) -> WeChatOfficialAccount | None:
         timeout=settings["CHAT_HTTP_TIMEOUT_S"],
         max_body_bytes=settings["CHAT_CALLBACK_MAX_BYTES"],
         window_s=settings["CHAT_SIGNATURE_WINDOW_S"],
+        token_store=token_storage(settings.get("REDIS_URL")),
     )

@@ -14,11 +14,12 @@ from typing import Any
 import requests
 from wechatpy.exceptions import WeChatClientException
 from wechatpy.replies import TextReply
+from wechatpy.session import SessionStorage
 from wechatpy.work import WeChatClient
 from wechatpy.work import parse_message as parse_work_message
 from wechatpy.work.crypto import PrpCrypto, WeChatCrypto
 
-from app.wechat_api import point_at
+from app.wechat_api import point_at, token_storage
 from bots.channels import register
 from bots.channels.base import (
     ChatChannel,
@@ -56,6 +57,7 @@ class WeComApp(ChatChannel):
         max_body_bytes: int,
         window_s: int,
         paces: tuple[Pace, ...],
+        token_store: SessionStorage | None = None,
     ) -> None:
         self.corp_id = corp_id
         self.agent_id = agent_id
@@ -67,7 +69,9 @@ class WeComApp(ChatChannel):
         self.client: WeChatClient | None = None
         if secret:
             self.client = point_at(
-                WeChatClient(corp_id, secret, timeout=timeout), api_base, WECOM_ORIGIN
+                WeChatClient(corp_id, secret, timeout=timeout, session=token_store),
+                api_base,
+                WECOM_ORIGIN,
             )
 
     def close(self) -> None:
@@ -174,4 +178,5 @@ def from_settings(settings: Mapping[str, Any]) -> WeComApp | None:
         max_body_bytes=settings["CHAT_CALLBACK_MAX_BYTES"],
         window_s=settings["CHAT_SIGNATURE_WINDOW_S"],
         paces=paces_from(settings, NAME, (Pace(30, 60.0),)),
+        token_store=token_storage(settings.get("REDIS_URL")),
     )
