@@ -26,6 +26,7 @@ from app.extensions import db
 from app.models import RefreshToken, Role, User, utcnow
 from app.services import audit
 from app.services.base import transaction
+from app.services.parents import parent_for_wechat
 from app.wechat_api import WebOAuth, code_to_session, wechat_client
 
 _hasher = PasswordHasher()
@@ -348,22 +349,10 @@ def login_wechat_web(code: str) -> TokenPair:
         oauth._http.close()
     if not openid:
         raise UpstreamError("微信未返回用户标识", reason="wechat_error")
-    try:
-        return _wechat_parent_tokens(openid)
-    except IntegrityError:
-        # The same person's first sign-in raced another tab: the other created the user.
-        return _wechat_parent_tokens(openid)
-
-
-def _wechat_parent_tokens(openid: str) -> TokenPair:
+    known = parent_for_wechat(openid)  # the chat bot's parent, or a new one
     with transaction():
-        user = db.session.scalar(select(User).where(User.wechat_openid == openid))
-        if user is None:
-            user = User(role=Role.PARENT, wechat_openid=openid, display_name="家长")
-            db.session.add(user)
-            db.session.flush()
-            audit.record("user.created_by_wechat", actor_id=user.id)
-        elif not user.is_active:
+        user = db.session.get(User, known.id)
+        if user is None or not user.is_active:
             raise Unauthenticated("账号不存在或已停用", reason="user_inactive")
         if user.role is not Role.PARENT:
             # Staff sign in with their account and password, even inside WeChat.
