@@ -45,6 +45,8 @@ class Config:
     EMBEDDED_MEDIA: bool = True
     # Seconds a stream keeps running after its last viewer, meal window or patrol.
     MEDIA_IDLE_TIMEOUT_S: int = 30
+    # A media node silent this long is taken for dead and its cameras are claimed by the others.
+    MEDIA_NODE_DEAD_S: float = 30.0
     SNAPSHOT_RETENTION_DAYS: int = 30
     # A camera bad for this long during a meal window is escalated to the regulators' groups.
     CAMERA_ALERT_ESCALATE_S: int = 600

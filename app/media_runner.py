@@ -18,6 +18,7 @@ from flask import Flask
 from app.extensions import db
 from app.models import Camera, CameraStatus
 from app.services import cameras as camera_service
+from app.services import media_nodes
 from app.services import watch as watch_service
 from app.services.base import subscribe, unsubscribe
 from media import probe as media_probe
@@ -112,9 +113,16 @@ class MediaRunner:
     # --- demand ----------------------------------------------------------------------------
 
     def reconcile(self, now: datetime | None = None) -> None:
-        """Turn the database's demand into supervisor leases and warm periods."""
+        """Turn the database's demand into supervisor leases and warm periods. A named node
+        first says it is alive and claims its share of the cameras no live node holds, and
+        stops what it no longer holds (taken over while it was unreachable, or switched off)."""
         now = now or datetime.now(UTC)
         with self.app.app_context():
+            if self.node:
+                media_nodes.heartbeat(self.node, now)
+                taken = media_nodes.claim(self.node, now)
+                if taken:
+                    log.info("media node %s took cameras %s", self.node, taken)
             sources = {
                 camera.id: CameraSource(
                     camera_id=str(camera.id),
@@ -125,6 +133,10 @@ class MediaRunner:
             }
             demands = watch_service.stream_demand(set(sources), now)
             db.session.remove()
+        for state in self.supervisor.states():
+            if state.running and int(state.camera_id) not in sources:
+                log.info("camera %s is no longer this node's: stopping it", state.camera_id)
+                self.supervisor.stop(state.camera_id)
         for demand in demands:
             source = sources[demand.camera_id]
             if demand.viewer:

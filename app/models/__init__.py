@@ -10,6 +10,7 @@ from app.models.centre import (
     InviteCode,
     KitchenArea,
     MealWindow,
+    MediaNode,
     ParentLink,
     TechnicianAssignment,
 )

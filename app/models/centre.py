@@ -127,7 +127,8 @@ class Camera(Base):
     status_changed_at: Mapped[datetime | None]
     last_frame_at: Mapped[datetime | None]
     reconnects_last_hour: Mapped[int] = mapped_column(default=0)
-    # Which media node supervises this camera (set by a command; shown on the dashboard).
+    # Which media node supervises this camera: claimed by a live node (app/services/media_nodes)
+    # and taken over by another when that node stops sending heartbeats. None: not yet claimed.
     media_node: Mapped[str | None] = mapped_column(String(64), index=True)
     # Last probe (commissioning): codec, profile, width, height, fps, keyframe interval…
     probe: Mapped[dict | None]
@@ -136,6 +137,16 @@ class Camera(Base):
 
     centre: Mapped[Centre] = relationship(back_populates="cameras")
     area: Mapped[KitchenArea] = relationship()
+
+
+class MediaNode(Base):
+    """A media process (`flask bk media --node NAME`) and when it last said it was alive."""
+
+    __tablename__ = "media_nodes"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 class TechnicianAssignment(Base):

@@ -203,11 +203,11 @@ def record_status(
 
 
 def media_sources(node: str | None) -> list[tuple[Camera, str]]:
-    """The enabled cameras a media node supervises (its shard; every camera when the node has
-    no name or the camera is not assigned) with their real URLs."""
+    """The enabled cameras a media node supervises, with their real URLs: those it holds
+    (app/services/media_nodes.py), or every one for the embedded default's unnamed node."""
     query = select(Camera).where(Camera.is_enabled.is_(True))
     if node:
-        query = query.where((Camera.media_node == node) | Camera.media_node.is_(None))
+        query = query.where(Camera.media_node == node)
     return [(camera, stream_url(camera)) for camera in db.session.scalars(query)]
 
 
