@@ -201,6 +201,7 @@ def publish_standard(
         raise Unprocessable("检查规范至少要有一项", field="items")
     known = {i["code"]: i for i in DEFAULT_ITEMS if i["kind"] is ChecklistItemKind.AUTOMATIC}
     seen: set[str] = set()
+    items = [dict(item) for item in items]  # completed below; the caller's stay as they were
     for item in items:
         if item["code"] in seen:
             raise Unprocessable(f"检查项编码重复：{item['code']}", field="items")
