@@ -7,7 +7,7 @@ the file count of the HLS root are sampled all along: after the first minute nei
 and when the supervisor stops, nothing is left.
 
 Duration: `BK_SOAK_SECONDS`, else 30 s in CI and an hour with `BK_RELIABILITY_FULL=1`
-(scripts/reliability.sh runs it once, on the SQLite pass: it touches no database).
+(it touches no database, so only the SQLite pass runs it).
 """
 
 from __future__ import annotations
@@ -22,11 +22,16 @@ from pathlib import Path
 import pytest
 
 from media.supervisor import CameraSource, Status, Supervisor
+from tests.conftest import PG_URL
 from tests.media_helpers import CameraFactory, fakecam_factory
 from tests.reliability_support import full_run
 from tests.test_media_supervisor import StatusLog, make_supervisor
 
-pytestmark = pytest.mark.reliability
+# It touches no database: the SQLite pass of the suite runs it, the PostgreSQL pass need not.
+pytestmark = [
+    pytest.mark.reliability,
+    pytest.mark.skipif(bool(PG_URL), reason="no database involved; run on the SQLite pass"),
+]
 
 SECONDS = float(os.environ.get("BK_SOAK_SECONDS") or (3600 if full_run() else 30))
 SAMPLE_EVERY = 5.0 if SECONDS > 300 else 1.0
