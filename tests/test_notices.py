@@ -27,6 +27,7 @@ from app.models import (
 from app.services import base as events
 from app.services import notices
 from tests import factories as f
+from tests.conftest import count_statements
 
 
 def png(color: str = "red", size: tuple[int, int] = (64, 48)) -> bytes:
@@ -443,6 +444,19 @@ def test_findings_of_another_centre_cannot_go_into_a_notice(client, loop):
     response = client.post("/api/v1/inspector/notices", json=body, headers=loop["inspector_h"])
     assert response.status_code == 422
     assert response.get_json()["field"] == "finding_ids"
+
+
+def test_the_notice_list_runs_as_many_queries_however_many_notices_it_shows(client, loop):
+    url, headers = "/api/v1/notices?open=true", loop["inspector_h"]
+    issued_notice(client, loop)
+    with count_statements() as with_one:
+        assert len(client.get(url, headers=headers).get_json()) == 1
+    for _ in range(3):
+        issued_notice(client, loop)
+    with count_statements() as with_four:
+        listed = client.get(url, headers=headers).get_json()
+    assert [len(n["findings"]) for n in listed] == [1, 1, 1, 1]
+    assert len(with_four) == len(with_one)
 
 
 # --- uploads ---------------------------------------------------------------------------------

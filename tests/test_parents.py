@@ -25,6 +25,7 @@ from app.models import (
 )
 from app.services import parents
 from tests import factories as f
+from tests.conftest import count_statements
 from tests.stubs.wechat import wechat_stub as _wechat_stub_fixture
 from tests.test_concurrency import _parallel
 
@@ -442,6 +443,33 @@ def test_the_page_shows_todays_snapshots_of_shown_rooms_only(world):
     page = parents.centre_page(world["parent"], world["a"].id, now=beijing(0, 30))
     assert [s["id"] for s in page["snapshots_today"]] == [today.id]
     assert page["snapshots_today"][0]["area_name"] == "操作间"
+
+
+def test_the_centre_page_runs_as_many_queries_however_many_cameras_it_shows(client, world):
+    url, headers = f"/api/v1/parent/centres/{world['a'].id}", world.h("parent")
+    db.session.commit()  # both requests start from a new transaction
+    with count_statements() as with_one:
+        assert client.get(url, headers=headers).status_code == 200
+    for kind in (AreaKind.PREP, AreaKind.COOKING, AreaKind.WASHING):
+        f.camera(world["a"], kind)
+    db.session.commit()
+    with count_statements() as with_four:
+        page = client.get(url, headers=headers).get_json()
+    assert sum(len(room["cameras"]) for room in page["rooms"]) == 4
+    assert len(with_four) == len(with_one)
+
+
+def test_my_centres_runs_as_many_queries_however_many_centres_are_followed(client, world):
+    headers = world.h("parent")
+    db.session.commit()  # both requests start from a new transaction
+    with count_statements() as with_one:
+        assert len(client.get("/api/v1/parent/centres", headers=headers).get_json()) == 1
+    db.session.add(ParentLink(parent_id=world["parent"].id, centre_id=world["b"].id))
+    db.session.commit()
+    with count_statements() as with_two:
+        links = client.get("/api/v1/parent/centres", headers=headers).get_json()
+    assert [link["centre_name"] for link in links] == ["阳光小树苗托管中心", "启航午托部"]
+    assert len(with_two) == len(with_one)
 
 
 def test_a_parent_cannot_open_the_page_of_a_centre_they_do_not_follow(client, world):

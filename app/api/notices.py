@@ -29,7 +29,7 @@ class NoticeListArgs(Schema):
 @blp.response(200, NoticeOut(many=True))
 def list_notices(args: dict):
     """Operators: their centre's notices. Inspectors: their agency's. Open ones first."""
-    return notices.list_notices(current_user(), args["centre_id"], args["open"])
+    return notices.list_notices(current_user(), args["centre_id"], args["open"], with_findings=True)
 
 
 @blp.get("/notices/<int:notice_id>")

@@ -7,6 +7,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.orm import selectinload
 
 from app.errors import Unprocessable
 from app.extensions import db
@@ -42,11 +43,17 @@ def get_centre(user: User, centre_id: int) -> Centre:
 
 def cameras_for(user: User, centre_id: int) -> list[Camera]:
     """The centre's cameras; parents see only rooms shown to parents."""
-    require_centre(user, centre_id, Access.READ)
+    centre = require_centre(user, centre_id, Access.READ)
+    return cameras_of(user, centre)
+
+
+def cameras_of(user: User, centre: Centre) -> list[Camera]:
+    """`cameras_for` a centre the caller already has from `require_centre` (no second scope
+    check): its enabled cameras in room order, only rooms shown to parents for a parent."""
     query = (
         select(Camera)
         .join(KitchenArea, Camera.area_id == KitchenArea.id)
-        .where(Camera.centre_id == centre_id, Camera.is_enabled.is_(True))
+        .where(Camera.centre_id == centre.id, Camera.is_enabled.is_(True))
         .order_by(KitchenArea.id, Camera.id)
     )
     if user.role is Role.PARENT:
@@ -167,9 +174,14 @@ def centre_record(user: User, centre_id: int) -> dict:
     """What a centre's inspection record shows. Parents get the summary the design promises
     (last patrol and its result, open / overdue / verified notice counts); staff in scope get
     the lists as well."""
+    return record_of(user, require_centre(user, centre_id, Access.READ))
+
+
+def record_of(user: User, centre: Centre) -> dict:
+    """`centre_record` for a centre the caller already has from `require_centre` (no second
+    scope check)."""
     from app.models import NoticeStatus, Patrol, RectificationNotice
 
-    centre = require_centre(user, centre_id, Access.READ)
     last_patrol = db.session.scalar(
         select(Patrol)
         .where(Patrol.centre_id == centre.id, Patrol.ended_at.is_not(None))
@@ -221,6 +233,7 @@ def centre_record(user: User, centre_id: int) -> dict:
             }
             for p in db.session.scalars(
                 select(Patrol)
+                .options(selectinload(Patrol.findings))
                 .where(Patrol.centre_id == centre.id)
                 .order_by(Patrol.started_at.desc())
                 .limit(50)

@@ -14,6 +14,7 @@ from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import selectinload
 
 from app.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.extensions import db
@@ -134,8 +135,16 @@ def get_notice(user: User, notice_id: int, access: Access = Access.READ) -> Rect
 
 
 def list_notices(
-    user: User, centre_id: int | None = None, open_only: bool = False
+    user: User,
+    centre_id: int | None = None,
+    open_only: bool = False,
+    *,
+    with_findings: bool = False,
 ) -> list[RectificationNotice]:
+    """Operators: their centre's notices (no drafts); inspectors: their agency's; admins: all.
+    Open ones first. `with_findings` loads each notice's findings and their snapshots with
+    the list (two queries for the whole list) for a view that shows them: touched one by
+    one they would cost two queries per notice."""
     query = select(RectificationNotice)
     if user.role is Role.OPERATOR:
         query = query.where(
@@ -155,6 +164,9 @@ def list_notices(
     query = query.order_by(
         is_closed, RectificationNotice.deadline.nulls_last(), RectificationNotice.id.desc()
     )
+    if with_findings:
+        findings = selectinload(RectificationNotice.findings)
+        query = query.options(findings.selectinload(Finding.snapshots))
     return list(db.session.scalars(query))
 
 

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from app.errors import Conflict, DomainError, NotFound, RateLimited, Unprocessable
 from app.extensions import db
@@ -352,6 +353,8 @@ def linked_centres(parent: User) -> list[ParentLink]:
     return list(
         db.session.scalars(
             select(ParentLink)
+            # Each link is shown with its centre's name and status: one query, not one each.
+            .options(joinedload(ParentLink.centre))
             .where(ParentLink.parent_id == parent.id)
             .order_by(ParentLink.linked_at, ParentLink.id)
         )
@@ -381,14 +384,17 @@ def centre_page(parent: User, centre_id: int, now: datetime | None = None) -> di
     centre = require_centre(parent, centre_id, Access.READ)
     current = centre_service.current_meal_window(centre, now)
     upcoming = centre_service.next_meal_window(centre, now)
-    cameras = centre_service.cameras_for(parent, centre.id)
+    # The cameras and the record reuse the centre checked above; the watch rules check the
+    # scope once for all its cameras, not once per camera.
+    cameras = centre_service.cameras_of(parent, centre)
+    refusals = watch.watch_refusals(parent, cameras, now)
     rooms = []
     for area in centre.areas:
         if not area.shown_to_parents:
             continue
         tiles = []
         for camera in (c for c in cameras if c.area_id == area.id):
-            refusal = watch.watch_refusal(parent, camera, now)
+            refusal = refusals[camera.id]
             tiles.append(
                 {
                     "id": camera.id,
@@ -446,7 +452,7 @@ def centre_page(parent: User, centre_id: int, now: datetime | None = None) -> di
             }
             for snapshot, camera, area in snapshots
         ],
-        "record": centre_service.centre_record(parent, centre.id),
+        "record": centre_service.record_of(parent, centre),
     }
 
 

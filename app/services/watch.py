@@ -24,6 +24,7 @@ from app.errors import Forbidden, NotFound
 from app.extensions import db
 from app.models import (
     Camera,
+    Centre,
     CentreStatus,
     KitchenArea,
     Patrol,
@@ -89,33 +90,62 @@ def _authorise(user: User, camera: Camera, at: datetime) -> None:
     """The watch policy (DESIGN.md): parents only their centres' cameras in rooms shown to
     parents during meal windows; operators their own centre; inspectors their jurisdiction at
     any time; technicians the centres they install; admins everything."""
-    centre = camera.centre
+    _require_scope(user, camera.centre)
+    refusal = _viewing_refusal(user, camera, db.session.get(KitchenArea, camera.area_id), at)
+    if refusal is not None:
+        raise refusal
+
+
+def _require_scope(user: User, centre: Centre) -> None:
     access = Access.REGULATE if user.role is Role.INSPECTOR else Access.READ
     require_centre(user, centre.id, access)
+
+
+def _viewing_refusal(
+    user: User, camera: Camera, area: KitchenArea | None, at: datetime
+) -> Forbidden | None:
+    """The rest of the policy, for a user whose scope covers the camera's centre (`area`:
+    the camera's room)."""
     if user.role is not Role.PARENT:
-        return
+        return None
+    centre = camera.centre
     if centre.status is CentreStatus.SUSPENDED:
         reason = centre.suspension_reason or "监管部门已暂停该机构的直播"
-        raise Forbidden(f"该机构直播已暂停：{reason}", reason="centre_suspended")
+        return Forbidden(f"该机构直播已暂停：{reason}", reason="centre_suspended")
     if centre.status is not CentreStatus.LIVE:
-        raise Forbidden("该机构的明厨亮灶尚未开通", reason="centre_not_live")
-    area = db.session.get(KitchenArea, camera.area_id)
+        return Forbidden("该机构的明厨亮灶尚未开通", reason="centre_not_live")
     if area is None or not area.shown_to_parents:
-        raise Forbidden("该区域不向家长开放", reason="room_not_shown")
+        return Forbidden("该区域不向家长开放", reason="room_not_shown")
     if not in_meal_window(centre, at):
-        raise Forbidden(
+        return Forbidden(
             f"当前不在直播开放时段（{_window_text(camera, at)}）", reason="outside_meal_window"
         )
+    return None
 
 
 def watch_refusal(user: User, camera: Camera, at: datetime) -> Forbidden | None:
     """Why `user` may not watch `camera` at `at` (the policy `start_watch` applies), or None
     when they may: lets a page show which cameras can be watched now without trying each."""
+    return watch_refusals(user, [camera], at)[camera.id]
+
+
+def watch_refusals(user: User, cameras: list[Camera], at: datetime) -> dict[int, Forbidden | None]:
+    """`watch_refusal` for each of one centre's cameras (by camera id), with the user's scope
+    checked once for the centre rather than once per camera."""
+    if not cameras:
+        return {}
+    centre = cameras[0].centre
+    if any(camera.centre_id != centre.id for camera in cameras):
+        raise ValueError("cameras of one centre only")
     try:
-        _authorise(user, camera, at)
+        _require_scope(user, centre)
     except Forbidden as refusal:
-        return refusal
-    return None
+        return {camera.id: refusal for camera in cameras}
+    rooms = {area.id: area for area in centre.areas}  # one query, not one per camera
+    return {
+        camera.id: _viewing_refusal(user, camera, rooms.get(camera.area_id), at)
+        for camera in cameras
+    }
 
 
 def start_watch(
