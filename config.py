@@ -57,6 +57,11 @@ class Config:
     INSTANCE_PATH: str = str(BASE_DIR / "instance")
     DATABASE_URL: str | None = None
     REDIS_URL: str | None = None
+    # Database connections per process. A request that waits DB_POOL_TIMEOUT_S for one gets a
+    # 503 "busy" answer at once rather than hanging on (size for the gevent worker's load).
+    DB_POOL_SIZE: int = 10
+    DB_MAX_OVERFLOW: int = 20
+    DB_POOL_TIMEOUT_S: float = 10.0
     # Reverse proxies in front of the app (nginx = 1): their X-Forwarded-For/-Proto are trusted
     # for the client address (rate limits, audit log) and scheme.
     PROXY_HOPS: int = 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy.exc
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
@@ -124,6 +125,14 @@ def init_app(app: Flask) -> None:
         if not _wants_json():
             return exc
         return jsonify(error_body(code, message, **details)), status
+
+    @app.errorhandler(sqlalchemy.exc.TimeoutError)
+    def handle_pool_timeout(exc: sqlalchemy.exc.TimeoutError):
+        # Every database connection of this process stayed busy for DB_POOL_TIMEOUT_S.
+        app.logger.warning("no database connection free for %s %s", request.method, request.path)
+        response = jsonify(error_body("busy", "服务繁忙，请稍后重试"))
+        response.headers["Retry-After"] = "5"
+        return response, 503
 
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception):

@@ -114,3 +114,28 @@ def test_an_unexpected_error_is_a_json_500_without_details(client, app, caplog):
     assert "broke" in logged
     assert "secret" not in logged
     assert "rtsp://***@10.0.0.1/stream" in logged
+
+
+def test_when_every_database_connection_is_busy_the_answer_is_a_quick_503(app, app_config):
+    """A request that cannot get a connection in DB_POOL_TIMEOUT_S is told to retry: it does
+    not hang for half a minute and it is not a 500."""
+    import dataclasses
+
+    from app import create_app
+
+    tight = create_app(
+        dataclasses.replace(app_config, DB_POOL_SIZE=1, DB_MAX_OVERFLOW=0, DB_POOL_TIMEOUT_S=0.2)
+    )
+    with tight.app_context():
+        held = db.engine.connect()  # the one connection, busy elsewhere
+        try:
+            response = tight.test_client().post(
+                "/api/v1/auth/login", json={"username": "someone", "password": "x"}
+            )
+        finally:
+            held.close()
+        assert response.status_code == 503
+        assert response.get_json() == {"error": "busy", "message": "服务繁忙，请稍后重试"}
+        assert response.headers["Retry-After"] == "5"
+        db.session.remove()
+        db.engine.dispose()
