@@ -32,6 +32,7 @@ from app.models import (
     ChecklistResult,
     ChecklistStandard,
     Commissioning,
+    District,
     KitchenArea,
     Role,
     User,
@@ -236,6 +237,8 @@ def invite_centre(
         raise Forbidden("只有监管部门可以发出倡议", reason="role")
     if not name.strip():
         raise Unprocessable("请填写机构名称", field="name")
+    if db.session.get(District, district_id) is None:
+        raise Unprocessable("找不到该行政区", field="district_id")
     with transaction():
         agency = db.session.get(Agency, actor.agency_id) if actor.agency_id else None
         centre = Centre(
