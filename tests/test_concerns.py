@@ -202,6 +202,34 @@ def test_a_concern_needs_text_and_a_client_key(client, world):
     assert response.get_json()["field"] == "client_key"
 
 
+def test_the_concern_form_is_documented_as_it_is_read(client, world):
+    """The form refuses fields it does not know and an empty text or key: the document says so
+    (it used to let a client send both)."""
+    form = client.get("/api/v1/openapi.json").get_json()["paths"][SUBMIT]["post"]
+    schema = form["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert schema["additionalProperties"] is False
+    assert schema["properties"]["text"]["minLength"] == 1
+    assert schema["properties"]["client_key"]["minLength"] == 1
+    response = submit(client, world, mood="angry")
+    assert response.status_code == 422
+    assert response.get_json()["fields"] == {"mood": ["Unknown field."]}
+    assert count(Concern) == 0
+
+
+def test_a_concern_with_a_nul_character_or_a_photo_sent_as_text_is_refused(client, world):
+    """NUL used to reach PostgreSQL (a 500 there); photos must come as files."""
+    with_nul = submit(client, world, text="厨房\x00有问题")
+    assert with_nul.status_code == 422
+    assert with_nul.get_json()["fields"] == {"text": ["不能包含空字符（U+0000）"]}
+    form = {"centre_id": str(world["a"].id), "text": "有问题", "client_key": "k", "photos": "x"}
+    as_text = client.post(
+        SUBMIT, data=form, headers=world.h("parent"), content_type="multipart/form-data"
+    )
+    assert as_text.status_code == 422
+    assert as_text.get_json()["message"] == "照片须以文件形式上传"
+    assert count(Concern) == 0
+
+
 def test_a_non_image_among_the_photos_is_refused_and_nothing_is_stored(client, world):
     response = client.post(
         SUBMIT,

@@ -505,6 +505,36 @@ def test_an_oversized_photo_is_refused_and_nothing_is_stored(app, client, loop):
     _nothing_stored(app, notice["id"], "issued")
 
 
+def test_a_photo_sent_as_text_is_refused_not_dropped(app, client, loop):
+    """It used to be ignored: the answer was stored without the picture the operator meant to
+    attach, with a 201."""
+    notice = issued_notice(client, loop)
+    response = client.post(
+        f"/api/v1/notices/{notice['id']}/responses",
+        data={"text": "已整改", "photos": "data:image/png;base64,iVBORw0KGgo="},
+        headers=loop["operator_h"],
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 422
+    assert response.get_json()["field"] == "photos"
+    assert response.get_json()["message"] == "照片须以文件形式上传"
+    _nothing_stored(app, notice["id"], "issued")
+
+
+def test_an_answer_with_a_nul_character_is_refused(app, client, loop):
+    """PostgreSQL text cannot hold NUL: it used to be a 500 there."""
+    notice = issued_notice(client, loop)
+    response = client.post(
+        f"/api/v1/notices/{notice['id']}/responses",
+        data={"text": "已整改\x00"},
+        headers=loop["operator_h"],
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 422
+    assert response.get_json()["field"] == "text"
+    _nothing_stored(app, notice["id"], "issued")
+
+
 def test_a_stored_photo_matches_its_sha256(app, client, loop):
     notice = issued_notice(client, loop)
     data = png("green")

@@ -8,12 +8,13 @@ import io
 
 import pytest
 from PIL import Image
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import (
     AreaKind,
     CameraStatus,
+    Centre,
     CentreStatus,
     CentreStatusChange,
     ChecklistItem,
@@ -67,6 +68,21 @@ def test_an_invited_centre_starts_invited_with_its_four_rooms(client, site):
     body = centre.get_json()
     assert body["status"] == "invited"
     assert sorted(a["kind"] for a in body["areas"]) == ["cooking", "prep", "storage", "washing"]
+
+
+@pytest.mark.parametrize("who", ["inspector_h", "admin_h"])
+def test_an_invitation_to_an_unknown_district_is_a_422_and_creates_nothing(client, site, who):
+    """It used to reach the database as a dangling foreign key: a 500."""
+    before = db.session.scalar(select(func.count(Centre.id)))
+    response = client.post(
+        "/api/v1/centres/invitations",
+        json={"name": "无此区托管", "district_id": 999_999},
+        headers=site[who],
+    )
+    assert response.status_code == 422, response.get_json()
+    assert response.get_json()["field"] == "district_id"
+    assert response.get_json()["message"] == "找不到该行政区"
+    assert db.session.scalar(select(func.count(Centre.id))) == before
 
 
 def test_moves_out_of_order_are_refused_with_the_current_state(client, site):

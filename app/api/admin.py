@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from app.api.schemas import StrictSchema
+from app.api.schemas import StrictSchema, Text
 from app.api.security import auth_required, current_user
 from app.models import ChecklistItemKind, Role
 from app.services import calendar, onboarding
@@ -34,16 +34,16 @@ class ChecklistItemIn(StrictSchema):
         required=True,
         validate=validate.Regexp(r"^[a-z][a-z0-9_]{1,31}$", error="编码须为小写字母、数字和下划线"),
     )
-    title = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    title = Text(required=True, validate=validate.Length(min=1, max=128))
     kind = fields.Enum(ChecklistItemKind, by_value=True, required=True)
     required = fields.Boolean(load_default=True)
     rule = fields.Dict(keys=fields.String(), load_default=dict)
-    guidance = fields.String(load_default="", validate=validate.Length(max=2000))
+    guidance = Text(load_default="", validate=validate.Length(max=2000))
 
 
 class StandardIn(StrictSchema):
-    version = fields.String(required=True, validate=validate.Length(min=1, max=32))
-    title = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    version = Text(required=True, validate=validate.Length(min=1, max=32))
+    title = Text(required=True, validate=validate.Length(min=1, max=128))
     items = fields.List(
         fields.Nested(ChecklistItemIn), required=True, validate=validate.Length(min=1, max=60)
     )

@@ -63,7 +63,7 @@ def watch(camera_id: int):
 
 @blp.post("/cameras/<int:camera_id>/snapshots")
 @auth_required(Role.INSPECTOR, Role.OPERATOR, Role.TECHNICIAN, Role.ADMIN)
-@blp.arguments(SnapshotIn)
+@blp.arguments(SnapshotIn, required=False)
 @blp.response(201, SnapshotOut)
 @blp.alt_response(502, response="UpstreamError")
 def take_snapshot(body: dict, camera_id: int):

@@ -27,6 +27,7 @@ INSPECTOR = (Role.INSPECTOR,)
 @auth_required(*READERS)
 @blp.arguments(ConcernListArgs, location="query")
 @blp.response(200, StaffConcernOut(many=True))
+@blp.alt_response(404, response="NotFound")
 def list_concerns(args: dict):
     """Operators: concerns about their centre. Inspectors: their jurisdiction's. Open ones
     first, nearest clock first; `overdue=true` lists only those past a clock."""
@@ -56,7 +57,7 @@ def concern_photo(concern_id: int, photo_id: int):
 
 @blp.post("/inspector/concerns/<int:concern_id>/accept")
 @auth_required(*INSPECTOR)
-@blp.arguments(AcceptIn)
+@blp.arguments(AcceptIn, required=False)
 @blp.response(200, StaffConcernOut)
 @blp.alt_response(409, response="Conflict")
 @blp.alt_response(422, response="Unprocessable")

@@ -33,6 +33,7 @@ INSPECTOR = (Role.INSPECTOR,)
 @auth_required(*INSPECTOR)
 @blp.arguments(PatrolStartIn)
 @blp.response(201, PatrolOut)
+@blp.alt_response(404, response="NotFound")
 @blp.alt_response(409, response="Conflict")
 def start_patrol(body: dict):
     """Start a remote or on-site patrol of a centre."""
@@ -76,7 +77,7 @@ def record_finding(body: dict, patrol_id: int):
 
 @blp.post("/patrols/<int:patrol_id>/end")
 @auth_required(*INSPECTOR)
-@blp.arguments(PatrolEndIn)
+@blp.arguments(PatrolEndIn, required=False)
 @blp.response(200, PatrolOut)
 @blp.alt_response(409, response="Conflict")
 def end_patrol(body: dict, patrol_id: int):
@@ -95,6 +96,7 @@ def patrol_pdf(patrol_id: int):
 @auth_required(*INSPECTOR)
 @blp.arguments(NoticeDraftIn)
 @blp.response(201, NoticeDetailOut)
+@blp.alt_response(404, response="NotFound")
 def create_notice(body: dict):
     """Draft a rectification notice from findings (deadline: a date or N working days)."""
     data = notices.DraftInput(

@@ -17,7 +17,7 @@ MANAGERS = (Role.OPERATOR, Role.ADMIN)
 
 @blp.post("/centres/<int:centre_id>/invite-codes")
 @auth_required(*MANAGERS)
-@blp.arguments(InviteCodeIn)
+@blp.arguments(InviteCodeIn, required=False)
 @blp.response(201, InviteCodeOut)
 @blp.alt_response(404, response="NotFound")
 @blp.alt_response(422, response="Unprocessable")

@@ -7,11 +7,19 @@ from flask import Response, request
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
-from app.api.schemas import NoticeDetailOut, NoticeOut, NoticeResponseOut
+from app.api.forms import photos_from_form
+from app.api.schemas import (
+    NO_NUL_PATTERN,
+    NoticeDetailOut,
+    NoticeOut,
+    NoticeResponseOut,
+    RowId,
+    refuse_nul,
+)
 from app.api.security import auth_required, current_user
 from app.errors import Unprocessable
 from app.models import Role
-from app.services import notices, reports, uploads
+from app.services import notices, reports
 
 blp = Blueprint("notices", __name__, description="整改通知（经营者与监管人员）")
 
@@ -19,7 +27,7 @@ READERS = (Role.OPERATOR, Role.INSPECTOR, Role.ADMIN)
 
 
 class NoticeListArgs(Schema):
-    centre_id = fields.Integer(load_default=None)
+    centre_id = RowId(load_default=None)
     open = fields.Boolean(load_default=False)
 
 
@@ -27,6 +35,7 @@ class NoticeListArgs(Schema):
 @auth_required(*READERS)
 @blp.arguments(NoticeListArgs, location="query")
 @blp.response(200, NoticeOut(many=True))
+@blp.alt_response(404, response="NotFound")
 def list_notices(args: dict):
     """Operators: their centre's notices. Inspectors: their agency's. Open ones first."""
     return notices.list_notices(current_user(), args["centre_id"], args["open"], with_findings=True)
@@ -76,7 +85,12 @@ def acknowledge(notice_id: int):
                     "type": "object",
                     "required": ["text"],
                     "properties": {
-                        "text": {"type": "string", "maxLength": 4000},
+                        "text": {
+                            "type": "string",
+                            "minLength": 1,
+                            "maxLength": 4000,
+                            "pattern": NO_NUL_PATTERN,
+                        },
                         "photos": {
                             "type": "array",
                             "items": {"type": "string", "format": "binary"},
@@ -96,5 +110,5 @@ def respond(notice_id: int):
     text = request.form.get("text", "")
     if len(text) > 4000:
         raise Unprocessable("整改情况说明最多 4000 字", field="text")
-    photos = [uploads.Photo(f.read(), f.filename or "") for f in request.files.getlist("photos")]
-    return notices.respond(current_user(), notice_id, text, photos)
+    refuse_nul(text, "text")
+    return notices.respond(current_user(), notice_id, text, photos_from_form())

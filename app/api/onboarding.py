@@ -7,24 +7,34 @@ from flask import current_app, request
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from app.api.schemas import CameraChangeIn, CameraIn, CameraSetupOut, StrictSchema
+from app.api.forms import photos_from_form
+from app.api.schemas import (
+    NO_NUL_PATTERN,
+    CameraChangeIn,
+    CameraIn,
+    CameraSetupOut,
+    RowId,
+    StrictSchema,
+    Text,
+    refuse_nul,
+)
 from app.api.security import auth_required, current_user
 from app.errors import Unprocessable
 from app.models import Role
-from app.services import cameras, coverage, onboarding, uploads
+from app.services import cameras, coverage, onboarding
 
 blp = Blueprint("onboarding", __name__, description="机构入驻、安装调试与逐项检查")
 
 
 class InviteIn(StrictSchema):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=128))
-    district_id = fields.Integer(required=True)
-    address = fields.String(load_default="", validate=validate.Length(max=255))
-    letter = fields.String(load_default="", validate=validate.Length(max=8000))
+    name = Text(required=True, validate=validate.Length(min=1, max=128))
+    district_id = RowId(required=True)
+    address = Text(load_default="", validate=validate.Length(max=255))
+    letter = Text(load_default="", validate=validate.Length(max=8000))
 
 
 class SuspensionIn(StrictSchema):
-    reason = fields.String(load_default="", validate=validate.Length(max=255))
+    reason = Text(load_default="", validate=validate.Length(max=255))
 
 
 class CentreStateOut(Schema):
@@ -123,7 +133,7 @@ def run_automatic(centre_id: int):
                 "schema": {
                     "type": "object",
                     "properties": {
-                        "note": {"type": "string"},
+                        "note": {"type": "string", "maxLength": 2000, "pattern": NO_NUL_PATTERN},
                         "photos": {
                             "type": "array",
                             "items": {"type": "string", "format": "binary"},
@@ -141,7 +151,8 @@ def record_manual(centre_id: int, item_id: int):
     note = request.form.get("note", "")
     if len(note) > 2000:
         raise Unprocessable("说明最多 2000 字", field="note")
-    photos = [uploads.Photo(f.read(), f.filename or "") for f in request.files.getlist("photos")]
+    refuse_nul(note, "note")
+    photos = photos_from_form()
     return onboarding.record_manual(current_user(), centre_id, item_id, note, photos)
 
 

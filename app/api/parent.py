@@ -8,6 +8,8 @@ from flask import Response, request, send_file
 from flask_smorest import Blueprint
 from marshmallow import ValidationError
 
+from app.api.forms import photos_from_form
+from app.api.schemas import MAX_ID, NO_NUL_PATTERN
 from app.api.schemas_parents import (
     BindIn,
     ConcernForm,
@@ -23,6 +25,7 @@ from app.services import concerns, parents, uploads
 blp = Blueprint("parent", __name__, description="家长：绑定托管机构、查看后厨、反映问题")
 
 PARENT = (Role.PARENT,)
+ROW_ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 
 
 @blp.post("/bind")
@@ -88,11 +91,22 @@ def _concern_form() -> dict:
                 "schema": {
                     "type": "object",
                     "required": ["centre_id", "text", "client_key"],
+                    "additionalProperties": False,
                     "properties": {
-                        "centre_id": {"type": "integer"},
-                        "text": {"type": "string", "maxLength": concerns.MAX_TEXT},
-                        "client_key": {"type": "string", "maxLength": 64},
-                        "area_id": {"type": "integer"},
+                        "centre_id": ROW_ID,
+                        "text": {
+                            "type": "string",
+                            "minLength": 1,
+                            "maxLength": concerns.MAX_TEXT,
+                            "pattern": NO_NUL_PATTERN,
+                        },
+                        "client_key": {
+                            "type": "string",
+                            "minLength": 1,
+                            "maxLength": 64,
+                            "pattern": NO_NUL_PATTERN,
+                        },
+                        "area_id": ROW_ID,
                         "anonymous": {"type": "boolean"},
                         "photos": {
                             "type": "array",
@@ -109,14 +123,15 @@ def _concern_form() -> dict:
 @blp.alt_response(
     200, schema=ParentConcernOut, description="同一提交编号已提交过（未重复创建）", success=True
 )
+@blp.alt_response(404, response="NotFound")
 @blp.alt_response(422, response="Unprocessable")
 @blp.alt_response(429, response="TooManyRequests")
 def submit_concern():
     """Report a concern about a linked centre: text, optionally the room, up to 9 photos
     (JPG/PNG/WebP), optionally anonymous to the operator. A retry with the same `client_key`
     returns the concern already made (200) and creates nothing."""
+    photos = photos_from_form()
     form = _concern_form()
-    photos = [uploads.Photo(f.read(), f.filename or "") for f in request.files.getlist("photos")]
     data = concerns.ConcernInput(
         centre_id=form["centre_id"],
         text=form["text"],

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import INCLUDE, RAISE, Schema, fields, validate
 
+from app.errors import Unprocessable
 from app.models import (
     AreaCheckResult,
     FindingCategory,
@@ -15,6 +16,45 @@ from app.models import (
 )
 from app.services.notices import STATUS_LABELS
 
+# Row ids are INTEGER columns (int4 on PostgreSQL): a larger number names no row.
+MAX_ID = 2**31 - 1
+
+
+class RowId(fields.Integer):
+    """The id of a row sent in a body or query: refused (422) when no row could have it, rather
+    than passed to the database, which fails on numbers its column cannot hold."""
+
+    def __init__(self, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(validate=validate.Range(min=1, max=MAX_ID), **kwargs)
+
+
+# Text a user sends may hold any character but NUL (U+0000): PostgreSQL text cannot store it,
+# so it would fail the lookup or insert it reaches, and no user text needs it.
+NO_NUL_PATTERN = r"^[^\x00]*$"
+NUL_MESSAGE = "不能包含空字符（U+0000）"
+
+
+def refuse_nul(value: str, field: str) -> None:
+    """For form fields read without a schema: the same rule as `Text`."""
+    if "\x00" in value:
+        raise Unprocessable(NUL_MESSAGE, field=field)
+
+
+class Text(fields.String):
+    """A string from the user: refused (422) when it holds NUL; documented with the pattern."""
+
+    default_error_messages = {"nul": NUL_MESSAGE}
+
+    def __init__(self, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        kwargs["metadata"] = {"pattern": NO_NUL_PATTERN, **kwargs.get("metadata", {})}
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs) -> str:  # type: ignore[no-untyped-def]
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in text:
+            raise self.make_error("nul")
+        return text
+
 
 class StrictSchema(Schema):
     class Meta:
@@ -22,23 +62,34 @@ class StrictSchema(Schema):
 
 
 class ErrorSchema(Schema):
+    """Every error body (app/errors.py): a code and a message for the user, plus the details
+    some errors carry (those listed here, and others an error may add)."""
+
+    class Meta:
+        unknown = INCLUDE
+
     error = fields.String(required=True, metadata={"example": "forbidden"})
     message = fields.String(required=True, metadata={"example": "没有权限执行此操作"})
+    reason = fields.String(metadata={"description": "更具体的原因代码", "example": "scope"})
+    field = fields.String(metadata={"description": "出错的字段"})
+    field_errors = fields.Dict(data_key="fields", metadata={"description": "各字段的校验错误"})
+    current_status = fields.String(metadata={"description": "对象当前的状态（409 时）"})
+    retry_after = fields.Integer(metadata={"description": "多少秒后可以重试（429 时）"})
+    blocking = fields.List(fields.String(), metadata={"description": "尚未通过的必检项"})
+    patrol_id = fields.Integer(metadata={"description": "进行中的巡查（409 时）"})
 
 
 class LoginIn(StrictSchema):
-    username = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    password = fields.String(
-        required=True, validate=validate.Length(min=1, max=256), load_only=True
-    )
+    username = Text(required=True, validate=validate.Length(min=1, max=64))
+    password = Text(required=True, validate=validate.Length(min=1, max=256), load_only=True)
 
 
 class RefreshIn(StrictSchema):
-    refresh_token = fields.String(required=True, validate=validate.Length(min=1, max=256))
+    refresh_token = Text(required=True, validate=validate.Length(min=1, max=256))
 
 
 class WxaLoginIn(StrictSchema):
-    code = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    code = Text(required=True, validate=validate.Length(min=1, max=128))
 
 
 class UserOut(Schema):
@@ -58,13 +109,17 @@ class TokensOut(Schema):
     user = fields.Nested(UserOut)
 
 
+# A time of day as the meal windows are written: 24-hour HH:MM, Beijing time.
+CLOCK_TIME = {"pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9]$", "example": "11:30"}
+
+
 class MealWindowSchema(StrictSchema):
-    label = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    label = Text(required=True, validate=validate.Length(min=1, max=32))
     weekday = fields.Integer(
         load_default=None, allow_none=True, validate=validate.Range(min=0, max=6)
     )
-    starts_at = fields.Time(required=True, format="%H:%M")
-    ends_at = fields.Time(required=True, format="%H:%M")
+    starts_at = fields.Time(required=True, format="%H:%M", metadata=CLOCK_TIME)
+    ends_at = fields.Time(required=True, format="%H:%M", metadata=CLOCK_TIME)
 
 
 class MealWindowsIn(StrictSchema):
@@ -115,15 +170,15 @@ class CameraSetupOut(CameraOut):
 
 
 class CameraIn(StrictSchema):
-    area_id = fields.Integer(required=True)
-    name = fields.String(load_default="", validate=validate.Length(max=64))
-    rtsp_url = fields.String(required=True, validate=validate.Length(min=1, max=480))
+    area_id = RowId(required=True)
+    name = Text(load_default="", validate=validate.Length(max=64))
+    rtsp_url = Text(required=True, validate=validate.Length(min=1, max=480))
 
 
 class CameraChangeIn(StrictSchema):
-    area_id = fields.Integer()
-    name = fields.String(validate=validate.Length(min=1, max=64))
-    rtsp_url = fields.String(validate=validate.Length(min=1, max=480))
+    area_id = RowId()
+    name = Text(validate=validate.Length(min=1, max=64))
+    rtsp_url = Text(validate=validate.Length(min=1, max=480))
     enabled = fields.Boolean()
 
 
@@ -131,28 +186,26 @@ class CameraChangeIn(StrictSchema):
 
 
 class PatrolStartIn(StrictSchema):
-    centre_id = fields.Integer(required=True)
+    centre_id = RowId(required=True)
     mode = fields.Enum(PatrolMode, by_value=True, required=True)
 
 
 class AreaCheckIn(StrictSchema):
     result = fields.Enum(AreaCheckResult, by_value=True, required=True)
-    note = fields.String(load_default="", validate=validate.Length(max=2000))
-    snapshot_id = fields.Integer(load_default=None, allow_none=True)
+    note = Text(load_default="", validate=validate.Length(max=2000))
+    snapshot_id = RowId(load_default=None, allow_none=True)
 
 
 class FindingIn(StrictSchema):
     category = fields.Enum(FindingCategory, by_value=True, required=True)
     severity = fields.Enum(Severity, by_value=True, required=True)
-    description = fields.String(required=True, validate=validate.Length(min=1, max=4000))
-    area_id = fields.Integer(load_default=None, allow_none=True)
-    snapshot_ids = fields.List(
-        fields.Integer(), load_default=list, validate=validate.Length(max=20)
-    )
+    description = Text(required=True, validate=validate.Length(min=1, max=4000))
+    area_id = RowId(load_default=None, allow_none=True)
+    snapshot_ids = fields.List(RowId(), load_default=list, validate=validate.Length(max=20))
 
 
 class PatrolEndIn(StrictSchema):
-    summary = fields.String(load_default="", validate=validate.Length(max=4000))
+    summary = Text(load_default="", validate=validate.Length(max=4000))
 
 
 class FindingOut(Schema):
@@ -188,12 +241,10 @@ class PatrolOut(Schema):
 
 
 class NoticeDraftIn(StrictSchema):
-    centre_id = fields.Integer(required=True)
-    finding_ids = fields.List(
-        fields.Integer(), required=True, validate=validate.Length(min=1, max=50)
-    )
-    requirements = fields.String(required=True, validate=validate.Length(min=1, max=4000))
-    legal_basis = fields.String(load_default="", validate=validate.Length(max=4000))
+    centre_id = RowId(required=True)
+    finding_ids = fields.List(RowId(), required=True, validate=validate.Length(min=1, max=50))
+    requirements = Text(required=True, validate=validate.Length(min=1, max=4000))
+    legal_basis = Text(load_default="", validate=validate.Length(max=4000))
     deadline = fields.Date(load_default=None, allow_none=True)
     working_days = fields.Integer(
         load_default=None, allow_none=True, validate=validate.Range(min=1, max=365)
@@ -201,25 +252,25 @@ class NoticeDraftIn(StrictSchema):
 
 
 class ReasonIn(StrictSchema):
-    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    reason = Text(required=True, validate=validate.Length(min=1, max=2000))
 
 
 class ReviewIn(StrictSchema):
     mode = fields.Enum(ReviewMode, by_value=True, required=True)
-    note = fields.String(load_default="", validate=validate.Length(max=2000))
-    reason = fields.String(load_default="", validate=validate.Length(max=2000))
-    snapshot_id = fields.Integer(load_default=None, allow_none=True)
+    note = Text(load_default="", validate=validate.Length(max=2000))
+    reason = Text(load_default="", validate=validate.Length(max=2000))
+    snapshot_id = RowId(load_default=None, allow_none=True)
 
 
 class FollowUpIn(StrictSchema):
     kind = fields.Enum(FollowUpKind, by_value=True, required=True)
     happened_at = fields.AwareDateTime(required=True, default_timezone=None)
-    contact = fields.String(required=True, validate=validate.Length(min=1, max=128))
-    outcome = fields.String(required=True, validate=validate.Length(min=1, max=4000))
+    contact = Text(required=True, validate=validate.Length(min=1, max=128))
+    outcome = Text(required=True, validate=validate.Length(min=1, max=4000))
 
 
 class RespondForm(Schema):
-    text = fields.String(required=True, validate=validate.Length(min=1, max=4000))
+    text = Text(required=True, validate=validate.Length(min=1, max=4000))
 
 
 class AttachmentOut(Schema):
@@ -293,7 +344,7 @@ class WatchOut(Schema):
 
 class SnapshotIn(StrictSchema):
     reason = fields.Enum(SnapshotReason, by_value=True, load_default=SnapshotReason.MANUAL)
-    patrol_id = fields.Integer(load_default=None, allow_none=True)
+    patrol_id = RowId(load_default=None, allow_none=True)
 
 
 class SnapshotOut(Schema):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from app.api.schemas import StrictSchema
+from app.api.schemas import RowId, StrictSchema, Text
 from app.models import ConcernStatus
 from app.services import parents
 from app.services.concerns import MAX_TEXT
@@ -47,7 +47,7 @@ class InviteCodeOut(Schema):
 
 
 class BindIn(StrictSchema):
-    code = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    code = Text(required=True, validate=validate.Length(min=1, max=64))
 
 
 class ParentLinkOut(Schema):
@@ -125,14 +125,14 @@ class ParentCentrePageOut(Schema):
 class ConcernForm(Schema):
     """The multipart form of a new concern (photos come as files named `photos`)."""
 
-    centre_id = fields.Integer(required=True)
-    text = fields.String(required=True, validate=validate.Length(min=1, max=MAX_TEXT))
-    client_key = fields.String(
+    centre_id = RowId(required=True)
+    text = Text(required=True, validate=validate.Length(min=1, max=MAX_TEXT))
+    client_key = Text(
         required=True,
         validate=validate.Length(min=1, max=64),
         metadata={"description": "客户端生成的提交编号；重试时相同编号不会重复提交"},
     )
-    area_id = fields.Integer(load_default=None, allow_none=True)
+    area_id = RowId(load_default=None, allow_none=True)
     anonymous = fields.Boolean(
         load_default=False, metadata={"description": "对经营者匿名（显示为“一位家长”）"}
     )
@@ -222,23 +222,23 @@ class StaffConcernOut(ConcernBaseOut):
 
 
 class ConcernListArgs(Schema):
-    centre_id = fields.Integer(load_default=None)
+    centre_id = RowId(load_default=None)
     status = fields.Enum(ConcernStatus, by_value=True, load_default=None)
     overdue = fields.Boolean(load_default=False)
 
 
 class AcceptIn(StrictSchema):
-    assignee_id = fields.Integer(
+    assignee_id = RowId(
         load_default=None, allow_none=True, metadata={"description": "默认指派给自己"}
     )
-    note = fields.String(load_default="", validate=validate.Length(max=2000))
+    note = Text(load_default="", validate=validate.Length(max=2000))
 
 
 class DismissIn(StrictSchema):
-    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    reason = Text(required=True, validate=validate.Length(min=1, max=2000))
 
 
 class ResolveIn(StrictSchema):
-    answer = fields.String(required=True, validate=validate.Length(min=1, max=4000))
-    finding_ids = fields.List(fields.Integer(), load_default=list, validate=validate.Length(max=50))
-    notice_ids = fields.List(fields.Integer(), load_default=list, validate=validate.Length(max=20))
+    answer = Text(required=True, validate=validate.Length(min=1, max=4000))
+    finding_ids = fields.List(RowId(), load_default=list, validate=validate.Length(max=50))
+    notice_ids = fields.List(RowId(), load_default=list, validate=validate.Length(max=20))

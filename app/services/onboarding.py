@@ -32,6 +32,7 @@ from app.models import (
     ChecklistResult,
     ChecklistStandard,
     Commissioning,
+    District,
     KitchenArea,
     Role,
     User,
@@ -215,10 +216,12 @@ def publish_standard(
         rule = item.get("rule") or {}
         for key, value in rule.items():
             expected = default["rule"].get(key)
+            texts = value if isinstance(value, list) else [value]
             if (
                 expected is None
                 or type(value) is not type(expected)
                 and not (isinstance(expected, float) and isinstance(value, int))
+                or any(not isinstance(t, int | float | str) or "\x00" in str(t) for t in texts)
             ):
                 raise Unprocessable(f"检查项 {item['code']} 的参数 {key} 无效", field="items")
         item["rule"] = {**default["rule"], **rule}
@@ -257,6 +260,8 @@ def invite_centre(
         raise Forbidden("只有监管部门可以发出倡议", reason="role")
     if not name.strip():
         raise Unprocessable("请填写机构名称", field="name")
+    if db.session.get(District, district_id) is None:
+        raise Unprocessable("找不到该行政区", field="district_id")
     with transaction():
         agency = db.session.get(Agency, actor.agency_id) if actor.agency_id else None
         centre = Centre(
