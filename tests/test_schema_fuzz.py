@@ -129,6 +129,10 @@ def app_config(app_config, wechat_stub: WeChatStub):
         WECHAT_API_BASE=wechat_stub.base_url,
         WXA_APP_ID=wechat_stub.appid,
         WXA_APP_SECRET=wechat_stub.secret,
+        # The official account's web sign-in asks the same stub.
+        WECHAT_APP_ID=wechat_stub.appid,
+        WECHAT_APP_SECRET=wechat_stub.secret,
+        WECHAT_OAUTH_BASE=wechat_stub.base_url,
         WECHAT_HTTP_TIMEOUT_S=2.0,
     )
 

@@ -61,7 +61,10 @@ def wxa_login(body: dict):
 
 
 class WechatAuthorizeArgs(StrictSchema):
-    state = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    state = fields.String(
+        required=True,
+        validate=validate.Regexp(r"^[A-Za-z0-9]{1,64}$", error="state 须为 1 到 64 位字母或数字"),
+    )
 
 
 class WechatAuthorizeOut(Schema):

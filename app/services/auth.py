@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 import secrets
 import uuid
 from collections.abc import Callable
@@ -323,7 +324,7 @@ def _web_oauth(state: str = "") -> WebOAuth:
 def wechat_authorize_url(state: str) -> str:
     """Where the in-app browser goes to be authorised silently (snsapi_base): WeChat sends it
     back to the app's address with `?code=…&state=…`. ``state`` is the page's own check."""
-    if not state or len(state) > 64 or not state.isalnum():
+    if not re.fullmatch(r"[A-Za-z0-9]{1,64}", state or ""):
         raise BadInput("state 须为 1 到 64 位字母或数字", field="state")
     return _web_oauth(state).authorize_url
 
