@@ -78,3 +78,17 @@ def test_outside_wechat_the_login_page_offers_wechat_and_passwords(app, phone, w
     page.click("[data-action=wechat]")
     page.wait_for_selector("text=还没有绑定托管机构")
     assert page.page_errors == []
+
+
+def test_signing_out_inside_wechat_stays_signed_out(app, phone, wechat):
+    page = phone(user_agent=WECHAT_UA)
+    page.goto("/")
+    page.wait_for_selector("text=还没有绑定托管机构")
+    page.click(".weui-tabbar__item[href='#/me']")
+    page.click("[data-action=logout]")
+    page.click(".weui-dialog [data-answer=yes]")
+    page.wait_for_selector("#login-username")
+    page.wait_for_timeout(500)  # no authorisation round trip starts by itself
+    assert page.is_visible("[data-action=wechat]")
+    assert "/login" in page.url
+    assert page.page_errors == []

@@ -159,6 +159,8 @@ export function wechatLoginState() {
 
 export async function logout() {
   const token = session?.refresh_token;
+  // Signed out on purpose: inside WeChat the login page must not sign straight back in.
+  sessionStorage.setItem(WECHAT_KEY, JSON.stringify({ tried: true }));
   write(null);
   if (token) {
     await request("/api/v1/auth/logout", {
