@@ -76,10 +76,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from procstat import children_of, cpu_s, pid_alive  # noqa: E402 - bench/ is on sys.path
+
 ROOT = Path(__file__).resolve().parent.parent
 # This checkout's packages first, whatever else the interpreter's path holds.
 sys.path.insert(0, str(ROOT))
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 NPROC = os.cpu_count() or 1
 DISTRICTS = ("美兰区", "龙华区", "秀英区", "琼山区")
 
@@ -135,33 +136,6 @@ def stop(proc: subprocess.Popen, grace: float = 20.0) -> None:
     if proc.poll() is None:
         proc.kill()
         proc.wait(timeout=10)
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
-
-
-def children_of(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields_ = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields_[1]) == pid:
-            found.append(int(entry.name))
-    return found
-
-
-def cpu_s(pid: int) -> float:
-    fields_ = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields_[11]) + int(fields_[12])) / CLK_TCK
 
 
 def cleanup() -> None:

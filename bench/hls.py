@@ -71,6 +71,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from procstat import CLK_TCK, children_of  # noqa: E402 - bench/ is on sys.path
+
 from app.services.watch import token_for  # noqa: E402
 
 DEPLOY = ROOT / "deploy"
@@ -78,7 +80,6 @@ CAMERA_ID = 7
 SEGMENT = "seg_3.ts"
 PLAYLIST = "index.m3u8"
 TARGETS = {"embedded": 0.10, "nginx_secure_link": 0.90}
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 NPROC = os.cpu_count() or 1
 
 # wrk prints its own report first; this line is the one the bench reads.
@@ -158,20 +159,6 @@ def cleanup() -> None:
     left = [p.pid for p in STARTED.procs if p.poll() is None]
     if left:
         note(f"WARNING: still running after cleanup: {left}")
-
-
-def children_of(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields_ = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields_[1]) == pid:
-            found.append(int(entry.name))
-    return found
 
 
 def cpu_ticks(pids: list[int]) -> int:

@@ -56,11 +56,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from procstat import children_of, cpu_s, pid_alive  # noqa: E402 - bench/ is on sys.path
+
 ROOT = Path(__file__).resolve().parent.parent
 NAMESPACE = "/live"
 EVENT = "notice.issued"
 TARGET_FANOUT_S = 1.0
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 NPROC = os.cpu_count() or 1
 
 
@@ -190,38 +191,11 @@ def popen(args: list[str], **kwargs: Any) -> subprocess.Popen:
     return proc
 
 
-def pid_alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
-
-
-def children_of(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields_ = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields_[1]) == pid:
-            found.append(int(entry.name))
-    return found
-
-
 def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
-
-
-def cpu_s(pid: int) -> float:
-    fields_ = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields_[11]) + int(fields_[12])) / CLK_TCK
 
 
 def cleanup() -> None:
