@@ -17,9 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import bindparam, func, select, text, update
 
 from app.extensions import db
 from app.models import (
@@ -35,6 +33,27 @@ from app.models import (
 )
 from app.services import concerns, notices, uploads
 from app.services.base import transaction
+
+
+_INBOUND_COLUMNS = (
+    "channel",
+    "dedupe_key",
+    "sender",
+    "msg_type",
+    "payload",
+    "received_at",
+    "processed_at",
+)
+# One statement for both databases (SQLite ≥ 3.35 and PostgreSQL share this syntax). Written as
+# text because SQLAlchemy never caches the dialects' ON CONFLICT inserts: compiling one on every
+# callback was a third of a callback's time.
+_INSERT_ONCE = text(
+    f"INSERT INTO inbound_messages ({', '.join(_INBOUND_COLUMNS)}) "
+    f"VALUES ({', '.join(':' + name for name in _INBOUND_COLUMNS)}) "
+    "ON CONFLICT (channel, dedupe_key) DO NOTHING RETURNING id"
+).bindparams(
+    *(bindparam(name, type_=InboundMessage.__table__.c[name].type) for name in _INBOUND_COLUMNS)
+)
 
 
 @dataclass(frozen=True)
@@ -63,21 +82,17 @@ def record_inbound(
     if answered:
         payload = {**payload, "reply": reply}
     with transaction() as session:
-        dialect = session.get_bind().dialect.name
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
         new_id = session.scalar(
-            insert(InboundMessage)
-            .values(
-                channel=channel,
-                dedupe_key=dedupe_key,
-                sender=sender,
-                msg_type=msg_type,
-                payload=payload,
-                received_at=now,
-                processed_at=now if answered and msg_type != "image" else None,
-            )
-            .on_conflict_do_nothing(index_elements=["channel", "dedupe_key"])
-            .returning(InboundMessage.id)
+            _INSERT_ONCE,
+            {
+                "channel": channel,
+                "dedupe_key": dedupe_key,
+                "sender": sender,
+                "msg_type": msg_type,
+                "payload": payload,
+                "received_at": now,
+                "processed_at": now if answered and msg_type != "image" else None,
+            },
         )
         if new_id is not None:
             return Recorded(new_id, True, reply if answered else None, answered)
