@@ -2,12 +2,11 @@
 the platforms call them).
 
 Per POST: refuse at the edge (size, XML safety, signature, timestamp window) with nothing
-stored. A message that changes something (收到, 整改, 通过, 退回 …) is recorded first — its unique
-key makes the platform's retries one record — then routed to its service call (one short
-transaction) and its reply stored. A message that only reads (listings, help, photo receipts,
-events) is answered first and recorded together with its answer in one write. Either way a
-retry or replay gets the reply stored the first time and has no second effect. Slow work (photo
-download) is queued once the message is recorded, so the platform hears back well within 5 s.
+stored. Every message is recorded first — its unique key makes the platform's retries one
+record — then routed (a command that changes something is one short service transaction) and
+its reply stored with it, so a retry or replay gets the reply given the first time and has no
+second effect. Slow work (photo download) is queued once the message is recorded, so the
+platform hears back well within 5 s.
 """
 
 from __future__ import annotations
@@ -73,26 +72,6 @@ def _receive(channel: Channel):  # type: ignore[no-untyped-def]
     except CallbackRefused as exc:
         log.warning("%s callback refused: %s", channel.value, exc.reason)
         return _refuse(exc.status, exc.reason)
-    if not router.changes_state(inbound):
-        # Only reads: answer first, then record message and answer in one write.
-        try:
-            reply = router.handle(inbound)
-        except Exception:
-            log.exception("%s message could not be handled", channel.value)
-            reply = router.Reply("系统繁忙，请稍后再试。")
-        recorded = chat.record_inbound(
-            channel,
-            inbound.dedupe_key,
-            inbound.sender,
-            inbound.msg_type,
-            inbound.fields,
-            reply=reply.text,
-            answered=True,
-        )
-        if recorded.created and reply.photo_followup:
-            _queue_photo(recorded.id)
-        # A retry gets the reply stored the first time.
-        return _answer(adapter.reply(inbound, recorded.reply, request.args))
     recorded = chat.record_inbound(
         channel, inbound.dedupe_key, inbound.sender, inbound.msg_type, inbound.fields
     )

@@ -77,22 +77,6 @@ class Reply:
     photo_followup: bool = False
 
 
-MUTATING = frozenset({"收到", "整改", "通过", "退回", "绑定", "反映"})
-
-
-def changes_state(inbound: Inbound) -> bool:
-    """Whether handling this message calls a service that changes something. Messages that
-    only read (listings, help, photo receipts, events) are answered and recorded in one write."""
-    if inbound.msg_type == "text" and inbound.text:
-        text = normalise(inbound.text)
-    elif inbound.msg_type == "event" and inbound.event == "click" and inbound.event_key:
-        text = MENU_KEYS.get(inbound.event_key, inbound.event_key)
-    else:
-        return False
-    match = _COMMAND_RE.match(text)
-    return bool(match and match.group(1) in MUTATING)
-
-
 def normalise(text: str) -> str:
     # Full-width digits and spaces, as Chinese input methods type them.
     table = {ord("　"): " ", **{0xFF10 + i: str(i) for i in range(10)}}

@@ -34,7 +34,6 @@ from app.models import (
 from app.services import concerns, notices, uploads
 from app.services.base import transaction
 
-
 _INBOUND_COLUMNS = (
     "channel",
     "dedupe_key",
@@ -70,17 +69,9 @@ def record_inbound(
     sender: str,
     msg_type: str,
     payload: dict[str, Any],
-    reply: str | None = None,
-    answered: bool = False,
 ) -> Recorded:
-    """Store a callback once: the (channel, dedupe_key) unique key turns retries into no-ops.
-
-    `answered`: the reply is already known (the message only reads), so the record is written
-    complete in this one statement. Images stay unprocessed until they join an answer.
-    """
+    """Store a callback once: the (channel, dedupe_key) unique key turns retries into no-ops."""
     now = utcnow()
-    if answered:
-        payload = {**payload, "reply": reply}
     with transaction() as session:
         new_id = session.scalar(
             _INSERT_ONCE,
@@ -91,11 +82,11 @@ def record_inbound(
                 "msg_type": msg_type,
                 "payload": payload,
                 "received_at": now,
-                "processed_at": now if answered and msg_type != "image" else None,
+                "processed_at": None,
             },
         )
         if new_id is not None:
-            return Recorded(new_id, True, reply if answered else None, answered)
+            return Recorded(new_id, True, None, False)
         row = session.scalar(
             select(InboundMessage).where(
                 InboundMessage.channel == channel, InboundMessage.dedupe_key == dedupe_key
