@@ -248,6 +248,25 @@ class ProductionConfig(Config):
             raise ConfigError("SECRET_KEY must be at least 32 characters in production")
         if self.DEMO_MODE:
             raise ConfigError("DEMO_MODE cannot be on in production")
+        _check_fernet_keys(self.CREDENTIALS_KEYS or "")
+
+
+def _check_fernet_keys(keys: str) -> None:
+    """Refuse a malformed key list at start-up rather than at the first camera saved."""
+    from cryptography.fernet import Fernet
+
+    listed = [k.strip() for k in keys.split(",") if k.strip()]
+    if not listed:
+        raise ConfigError("CREDENTIALS_KEYS: key 1 is missing")
+    for n, key in enumerate(listed, start=1):
+        try:
+            Fernet(key.encode())
+        except ValueError:
+            raise ConfigError(
+                f"CREDENTIALS_KEYS: key {n} is not a Fernet key (32 url-safe base64-encoded "
+                "bytes; make one with `python -c 'from cryptography.fernet import Fernet; "
+                "print(Fernet.generate_key().decode())'`)"
+            ) from None
 
 
 CONFIGS: dict[str, type[Config]] = {

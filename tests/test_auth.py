@@ -482,7 +482,8 @@ def test_wechat_busy_is_502_upstream_error(client, wechat_stub):
     assert response.status_code == 502
     body = response.get_json()
     assert body["error"] == "upstream_error"
-    assert body["message"]
+    assert body["reason"] == "wechat_busy"
+    assert body["message"] == "微信系统繁忙，请稍后再试"
     assert "access_token" not in body
 
 

@@ -9,7 +9,20 @@ from sqlalchemy import func, select
 
 from app import create_app
 from app.extensions import db
-from app.models import Camera, Centre, CentreStatus, InviteCode, ParentLink, Role, User
+from app.models import (
+    Agency,
+    AgencyKind,
+    Camera,
+    Centre,
+    CentreStatus,
+    District,
+    InviteCode,
+    MealWindow,
+    ParentLink,
+    Role,
+    User,
+)
+from app.services.cameras import stream_url
 from config import ConfigError, ProductionConfig, load_config
 
 
@@ -53,6 +66,34 @@ def test_production_refuses_a_short_secret_key():
         load_config(env)
 
 
+PRODUCTION = {
+    "BK_ENV": "production",
+    "SECRET_KEY": "x" * 40,
+    "CREDENTIALS_KEYS": "8rgvJ0i6cC2mKxJgWm0HKzqJ8Q6m0yA1zD0b3V0tW3c=",
+    "HLS_SIGNING_KEY": "h" * 32,
+    "DATABASE_URL": "postgresql://bk@db/bk",
+}
+
+
+def test_production_starts_with_its_secrets_and_no_demo():
+    config = load_config(PRODUCTION)
+    assert config.ENV_NAME == "production" and config.DEMO_MODE is False
+
+
+def test_production_refuses_demo_mode():
+    with pytest.raises(ConfigError, match="DEMO_MODE cannot be on in production"):
+        load_config({**PRODUCTION, "DEMO_MODE": "true"})
+
+
+@pytest.mark.parametrize(
+    "keys",
+    ["k", "not-a-fernet-key-at-all", " , ", "8rgvJ0i6cC2mKxJgWm0HKzqJ8Q6m0yA1zD0b3V0tW3c=,k"],
+)
+def test_production_refuses_a_malformed_credentials_key(keys):
+    with pytest.raises(ConfigError, match="CREDENTIALS_KEYS: key"):
+        load_config({**PRODUCTION, "CREDENTIALS_KEYS": keys})
+
+
 def test_development_creates_its_secrets_once_and_keeps_them(tmp_path):
     first = create_app(load_config({"INSTANCE_PATH": str(tmp_path)}))
     second = create_app(load_config({"INSTANCE_PATH": str(tmp_path)}))
@@ -85,6 +126,18 @@ def test_seed_demo_creates_the_meilan_pilot(runner):
     assert db.session.scalar(select(func.count()).select_from(ParentLink)) == 1
     assert db.session.scalar(select(InviteCode.code)) == "123456"
     assert db.session.scalar(select(func.count()).select_from(Camera)) > 0
+    # The district's two agencies, market regulation and education, both over Meilan.
+    meilan = db.session.scalar(select(District).where(District.code == "460108"))
+    agencies = db.session.scalars(select(Agency).where(Agency.district_id == meilan.id)).all()
+    assert {a.kind for a in agencies} == {AgencyKind.MARKET_REGULATION, AgencyKind.EDUCATION}
+    for centre in live:
+        # Every camera of a live centre streams from the simulated source, and the centre has
+        # meal windows for parents to watch in.
+        assert all(stream_url(camera).startswith("sim://") for camera in centre.cameras)
+        windows = db.session.scalars(
+            select(MealWindow).where(MealWindow.centre_id == centre.id)
+        ).all()
+        assert windows and all(w.starts_at < w.ends_at for w in windows)
 
 
 def test_every_demo_account_logs_in_with_the_demo_password(runner, client):

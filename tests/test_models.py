@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone
 
 import pytest
+from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import (
     CheckConstraint,
     ForeignKeyConstraint,
@@ -686,6 +687,25 @@ def test_the_media_supervisor_gets_the_original_url_back(registered_camera):
     assert stream_url(registered_camera) == CAMERA_URL
 
 
+def test_the_stored_url_opens_only_with_the_configured_key(app, registered_camera):
+    stored = sql(
+        "SELECT rtsp_url_encrypted FROM cameras WHERE id = :id", id=registered_camera.id
+    ).scalar_one()
+    configured = app.config["CREDENTIALS_KEYS"]
+    assert Fernet(configured.encode()).decrypt(stored.encode()).decode() == CAMERA_URL
+    with pytest.raises(InvalidToken):
+        Fernet(Fernet.generate_key()).decrypt(stored.encode())
+    # Key rotation: a new key first, the old one after it still opens what is stored.
+    app.config["CREDENTIALS_KEYS"] = f"{Fernet.generate_key().decode()},{configured}"
+    try:
+        assert stream_url(registered_camera) == CAMERA_URL
+        app.config["CREDENTIALS_KEYS"] = Fernet.generate_key().decode()
+        with pytest.raises(RuntimeError, match="cannot be decrypted"):
+            stream_url(registered_camera)
+    finally:
+        app.config["CREDENTIALS_KEYS"] = configured
+
+
 def test_the_displayable_camera_url_has_no_credentials(registered_camera):
     assert registered_camera.rtsp_url_redacted == "rtsp://***@192.0.2.10:554/Streaming/Channels/101"
 
@@ -710,3 +730,36 @@ def test_redact_strips_credentials_from_a_log_line():
 def test_redact_strips_a_password_containing_an_at_sign():
     line = "Connection to rtsp://admin:p@ss-word@192.0.2.10:554/s1 failed"
     assert redact(line) == "Connection to rtsp://***@192.0.2.10:554/s1 failed"
+
+
+# --- NOT NULL lives in the database ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "table", ["districts", "agencies", "users", "centres", "kitchen_areas", "cameras", "notices"]
+)
+def test_the_database_refuses_null_in_every_required_column(world, table):
+    """Every column the model says is required is NOT NULL in the database itself: setting it
+    to NULL with plain SQL is refused, column by column."""
+    rows = {
+        "districts": ("districts", world.centre.district_id),
+        "agencies": ("agencies", world.agency.id),
+        "users": ("users", world.operator.id),
+        "centres": ("centres", world.centre.id),
+        "kitchen_areas": ("kitchen_areas", world.camera.area_id),
+        "cameras": ("cameras", world.camera.id),
+        "notices": ("rectification_notices", None),
+    }
+    name, row_id = rows[table]
+    if row_id is None:
+        row_id = notice(world, 1).id
+        db.session.commit()
+    required = [
+        c.name for c in db.metadata.tables[name].columns if not c.nullable and not c.primary_key
+    ]
+    assert len(required) >= 2, required
+    for column in required:
+        with pytest.raises(IntegrityError) as caught:
+            sql(f"UPDATE {name} SET {column} = NULL WHERE id = :id", id=row_id)
+        db.session.rollback()
+        assert column in str(caught.value.orig), column
