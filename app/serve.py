@@ -6,6 +6,8 @@ One process runs the web app and Socket.IO (threading mode). Production runs gun
 from __future__ import annotations
 
 import argparse
+import signal
+import sys
 
 from app import create_app
 from app.extensions import socketio
@@ -25,6 +27,8 @@ def main() -> None:
     consumer = start_embedded_consumer(app)
     # The embedded default supervises every camera in this process (production: bk media).
     media = MediaRunner(app).start() if app.config["EMBEDDED_MEDIA"] else None
+    # `kill` (a service manager's stop) ends the server like Ctrl+C, so the camera streams stop.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     # Werkzeug's server is this single-machine default's server; production uses gunicorn.
     try:
         socketio.run(app, host=args.host, port=args.port, allow_unsafe_werkzeug=True)
