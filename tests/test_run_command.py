@@ -10,8 +10,10 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
+from tests.conftest import PG_URL
 from tests.web_support import _free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,6 +33,7 @@ def _ffmpeg_writing_to(folder: Path) -> list[int]:
     return pids
 
 
+@pytest.mark.skipif(PG_URL is not None, reason="the run command is the SQLite default; run once")
 def test_the_run_command_starts_the_demo_and_stops_cleanly(tmp_path):
     port = _free_port()
     hls = tmp_path / "hls"
