@@ -1,21 +1,24 @@
 """Chat benchmark (not a test): callback latency under concurrent signed messages, and how long
 a notice takes from being issued to reaching a group robot.
 
-    .venv/bin/python bench/bots.py [--messages 200] [--notices 20] [--json]
+    .venv/bin/python bench/bots.py [--messages 200] [--workers 1,2] [--notices 15] [--json]
 
-Runs the real app — callbacks in a threaded HTTP server in its own process (the load generator
-must not share its GIL), deliveries on the embedded Huey consumer — on a fresh SQLite database
-(or `DATABASE_URL`) against the local platform stubs from tests/stubs, as the one-machine
-default does. Phase 1 times 50 callbacks one at a time (the service time), then posts
-`--messages` signed text messages (the 通知 command of an operator,
-each with its own MsgId) all at once from as many threads and times each callback. Phase 2
-issues `--notices` notices one after another through the notice service and times each until
-the WeCom group robot stub has it (woken by the commit, delivered by the Huey worker).
+Runs the real app on a fresh SQLite database (or `DATABASE_URL`) against the local platform
+stubs from tests/stubs. Callbacks go to the production web server — gunicorn with the gevent
+worker and deploy/gunicorn.conf.py, `BK_ENV=production`, in its own processes — once per
+process count in `--workers`. The load comes from one asyncio client over raw sockets (so the
+client costs little next to the server): it opens `--messages` keep-alive connections, then
+writes one signed WeChat text message on each at the same instant (the 通知 command of an
+operator, each with its own MsgId) and times every answer. The baseline, in the same run on the
+same server: the same message sent one at a time over one connection. Phase 2 issues
+`--notices` notices one after another through the notice service and times each until the WeCom
+group robot stub has it (woken by the commit, delivered by the embedded Huey consumer).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import dataclasses
 import json
 import logging
@@ -24,9 +27,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 import requests  # noqa: E402
 from flask_migrate import upgrade  # noqa: E402
-from werkzeug.serving import WSGIRequestHandler, make_server  # noqa: E402
+from procstat import children_of, cpu_s  # noqa: E402 - bench/ is on sys.path
 
 from app import create_app  # noqa: E402
 from app.extensions import db  # noqa: E402
@@ -56,11 +57,6 @@ from tests.bots_support import (  # noqa: E402
 from tests.stubs.robots import DingTalkStub, FeishuStub  # noqa: E402
 from tests.stubs.wechat import WeChatStub  # noqa: E402
 from tests.stubs.wecom import WeComStub  # noqa: E402
-
-
-class _Quiet(WSGIRequestHandler):
-    def log_request(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
-        pass
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -106,29 +102,61 @@ def build(instance: Path, stubs: dict) -> tuple:  # type: ignore[type-arg]
     return app, ids
 
 
-def callbacks(base_url: str, openid: str, count: int) -> list[float]:
-    signed = [wechat_plain(text_xml(openid, "通知")) for _ in range(count)]
-    barrier = threading.Barrier(count)
-    session_local = threading.local()
-
-    def one(s) -> float:  # type: ignore[no-untyped-def]
-        http = getattr(session_local, "http", None) or requests.Session()
-        session_local.http = http
-        barrier.wait()
-        started = time.perf_counter()
-        answer = http.post(
-            f"{base_url}/wechat/callback",
-            params=s.query,
-            data=s.body.encode(),
-            headers={"Content-Type": "text/xml"},
+def signed_requests(host: str, openid: str, count: int) -> list[bytes]:
+    requests_ = []
+    for _ in range(count):
+        signed = wechat_plain(text_xml(openid, "通知"))
+        body = signed.body.encode()
+        query = "&".join(f"{k}={v}" for k, v in signed.query.items())
+        requests_.append(
+            f"POST /wechat/callback?{query} HTTP/1.1\r\nHost: {host}\r\n"
+            f"Content-Type: text/xml\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            + body
         )
-        elapsed = time.perf_counter() - started
-        assert answer.status_code == 200 and "<Content>" in answer.text, answer.text[:200]
-        http.close()
-        return elapsed * 1000
+    return requests_
 
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(one, signed))
+
+async def _answer(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    lowered = head.lower()
+    at = lowered.find(b"\r\ncontent-length:")
+    length = int(lowered[at + 17 : lowered.index(b"\r\n", at + 2)])
+    return int(head[9:12]), await reader.readexactly(length)
+
+
+def _check(status: int, body: bytes) -> None:
+    text = body.decode(errors="replace")
+    assert status == 200 and "<Content>" in text, f"{status}: {text[:200]}"
+
+
+async def _serial(port: int, requests_: list[bytes]) -> list[float]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    times = []
+    for raw in requests_:
+        started = time.perf_counter()
+        writer.write(raw)
+        _check(*await _answer(reader))
+        times.append((time.perf_counter() - started) * 1000)
+    writer.close()
+    return times
+
+
+async def _burst(port: int, requests_: list[bytes]) -> list[float]:
+    """Every connection open first; then every request written at once, each answer timed."""
+    connections = [await asyncio.open_connection("127.0.0.1", port) for _ in requests_]
+    await asyncio.sleep(0.5)  # let the server settle after accepting
+    started = time.perf_counter()
+    for (_, writer), raw in zip(connections, requests_, strict=True):
+        writer.write(raw)
+
+    async def one(reader: asyncio.StreamReader) -> float:
+        _check(*await _answer(reader))
+        return (time.perf_counter() - started) * 1000
+
+    times = await asyncio.gather(*(one(reader) for reader, _ in connections))
+    for _, writer in connections:
+        writer.close()
+    return list(times)
 
 
 def notify(app, wecom: WeComStub, inspector_id: int, centre_id: int, count: int) -> list[float]:  # type: ignore[no-untyped-def]
@@ -171,49 +199,105 @@ def notify(app, wecom: WeComStub, inspector_id: int, centre_id: int, count: int)
     return latencies
 
 
-def serve(port: int) -> None:
-    """The callback server in its own process (the load generator must not share its GIL)."""
-    from app import create_app as make
+@dataclasses.dataclass
+class Server:
+    process: subprocess.Popen  # type: ignore[type-arg]
+    port: int
+    workers: list[int]
 
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = make_server("127.0.0.1", port, make(), threaded=True, request_handler=_Quiet)
-    print("READY", flush=True)
-    server.serve_forever()
+    def cpu_s(self) -> float:
+        return sum(cpu_s(pid) for pid in self.workers)
 
 
-def start_server_process(app) -> tuple[subprocess.Popen, str]:  # type: ignore[type-arg, no-untyped-def]
-    """The same settings as `app`, passed as the environment a deployment would use."""
+# Development settings that would undo the production ones if passed on.
+NOT_PASSED = {"extra", "ENV_NAME", "DEMO_MODE", "PROXY_HOPS", "SOCKETIO_ASYNC_MODE"}
+
+
+def start_server(app, workers: int, log: Path) -> Server:  # type: ignore[no-untyped-def]
+    """gunicorn (gevent, deploy/gunicorn.conf.py) with `workers` processes over the same
+    database and stubs as `app`, configured through the environment as a deployment is."""
     import socket
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     config = app.config["BK_CONFIG"]
-    env = {**os.environ, "BK_ENV": "development"}
+    env = {**os.environ, "BK_ENV": "production", "FLASK_APP": "wsgi"}
     for name in dataclasses.asdict(config):
         value = getattr(config, name)
-        if name != "extra" and value is not None:
+        if name not in NOT_PASSED and value is not None:
             env[name] = str(value)
-    process = subprocess.Popen(
-        [sys.executable, __file__, "--serve", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None and process.stdout.readline().strip() == "READY"
-    return process, f"http://127.0.0.1:{port}"
+    env["DATABASE_URL"] = app.config["SQLALCHEMY_DATABASE_URI"]
+    for name in ("SECRET_KEY", "CREDENTIALS_KEYS", "HLS_SIGNING_KEY"):
+        env[name] = app.config[name]
+    env.update(BK_BIND=f"127.0.0.1:{port}", BK_WORKER_CONNECTIONS="2000")
+    env.pop("REDIS_URL", None)
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [str(gunicorn), "-c", "deploy/gunicorn.conf.py", "-w", str(workers), "wsgi:app"],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                break
+        except requests.RequestException:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError("gunicorn did not start:\n" + log.read_text()[-3000:])
+        time.sleep(0.2)
+    deadline = time.monotonic() + 20
+    while len(children_of(process.pid)) < workers and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return Server(process, port, children_of(process.pid))
+
+
+def stop_server(server: Server) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
+
+
+def measure_callbacks(app, openid: str, workers: int, messages: int, log: Path) -> dict:  # type: ignore[no-untyped-def, type-arg]
+    server = start_server(app, workers, log)
+    try:
+        host = f"127.0.0.1:{server.port}"
+        asyncio.run(_serial(server.port, signed_requests(host, openid, 20)))  # warm up
+        serial = asyncio.run(_serial(server.port, signed_requests(host, openid, 50)))
+        burst = signed_requests(host, openid, messages)
+        cpu_before = server.cpu_s()
+        latencies = asyncio.run(_burst(server.port, burst))
+        cpu_ms = (server.cpu_s() - cpu_before) * 1000 / messages
+    finally:
+        stop_server(server)
+    return {
+        "workers": workers,
+        "serial_p50_ms": round(statistics.median(serial), 1),
+        "p50_ms": round(statistics.median(latencies), 1),
+        "p99_ms": round(percentile(latencies, 99), 1),
+        "max_ms": round(max(latencies), 1),
+        "server_cpu_ms_per_callback": round(cpu_ms, 2),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--messages", type=int, default=200)
+    parser.add_argument("--workers", default="1,2", help="gunicorn process counts to measure")
     parser.add_argument("--notices", type=int, default=15)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    if args.serve:
-        serve(args.serve)
-        return
+    worker_counts = [int(n) for n in args.workers.split(",")]
 
     wechat = WeChatStub(appid=MP_APPID, secret=MP_SECRET).start()
     wecom = WeComStub(per_robot=(1000, 60.0)).start()
@@ -227,31 +311,32 @@ def main() -> None:
         from bots.channels import Pace
 
         app.extensions["bk_chat"].get("wecom_robot").paces = (Pace(1000, 60.0),)
-        server, base_url = start_server_process(app)
-        consumer = start_embedded_consumer(app)
         try:
-            callbacks(base_url, openid, 10)  # warm up
-            serial = [callbacks(base_url, openid, 1)[0] for _ in range(50)]
-            latencies = callbacks(base_url, openid, args.messages)
-            notify_s = notify(app, wecom, inspector_id, centre_id, args.notices)
+            rows = [
+                measure_callbacks(app, openid, n, args.messages, Path(tmp) / "gunicorn.log")
+                for n in worker_counts
+            ]
+            consumer = start_embedded_consumer(app)
+            try:
+                notify_s = notify(app, wecom, inspector_id, centre_id, args.notices)
+            finally:
+                consumer.stop(graceful=False)
         finally:
-            consumer.stop(graceful=False)
-            server.terminate()
-            server.wait(timeout=10)
-            if server.stdout is not None:
-                server.stdout.close()
             app.extensions["bk_chat"].close()
             for stub in (wechat, wecom, *others):
                 stub.stop()
+    best = min(rows, key=lambda r: r["p99_ms"])
     result = {
         "database": "postgresql"
         if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql")
         else "sqlite",
+        "cpus": os.cpu_count(),
+        "load_average": round(os.getloadavg()[0], 2),
         "messages": args.messages,
-        "callback_p50_ms": round(statistics.median(latencies), 1),
-        "callback_p99_ms": round(percentile(latencies, 99), 1),
-        "callback_max_ms": round(max(latencies), 1),
-        "callback_serial_p50_ms": round(statistics.median(serial), 1),
+        "callback_p50_ms": best["p50_ms"],
+        "callback_p99_ms": best["p99_ms"],
+        "callback_workers": best["workers"],
+        "callback_runs": rows,
         "notices": args.notices,
         "notify_p50_s": round(statistics.median(notify_s), 3),
         "notify_p95_s": round(percentile(notify_s, 95), 3),
@@ -259,18 +344,30 @@ def main() -> None:
     if args.json:
         print(json.dumps(result))
         return
-    print(f"{'measure':<34}{'value':>12}")
-    rows = [
-        (f"callback p50 ({args.messages} concurrent)", f"{result['callback_p50_ms']} ms"),
-        (f"callback p99 ({args.messages} concurrent)", f"{result['callback_p99_ms']} ms"),
-        ("callback max", f"{result['callback_max_ms']} ms"),
-        ("callback p50, one at a time", f"{result['callback_serial_p50_ms']} ms"),
-        (f"notice issued → robot p50 ({args.notices})", f"{result['notify_p50_s']} s"),
-        (f"notice issued → robot p95 ({args.notices})", f"{result['notify_p95_s']} s"),
-    ]
-    for name, value in rows:
-        print(f"{name:<34}{value:>12}")
-    print(f"database: {result['database']}")
+    print(f"{args.messages} signed callbacks at once ({result['database']}, {result['cpus']} CPUs)")
+    header = (
+        "processes",
+        "alone p50",
+        "burst p50",
+        "burst p99",
+        "max",
+        "CPU/callback",
+        "p99/alone",
+    )
+    print("".join(f"{h:>14}" for h in header))
+    for r in rows:
+        cells = (
+            r["workers"],
+            f"{r['serial_p50_ms']} ms",
+            f"{r['p50_ms']} ms",
+            f"{r['p99_ms']} ms",
+            f"{r['max_ms']} ms",
+            f"{r['server_cpu_ms_per_callback']} ms",
+            f"{r['p99_ms'] / r['serial_p50_ms']:.0f}×",
+        )
+        print("".join(f"{c:>14}" for c in cells))
+    print(f"notice issued → robot p50 {result['notify_p50_s']} s, p95 {result['notify_p95_s']} s")
+    print(f"load average at the end: {result['load_average']}")
 
 
 if __name__ == "__main__":
