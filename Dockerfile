@@ -33,12 +33,13 @@ RUN groupadd --system --gid 10001 brightkitchen \
 WORKDIR /opt/bright-kitchen
 
 # The pinned dependencies first (production extra: gunicorn + gevent), from pyproject.toml
-# itself, so that a code change does not reinstall them.
-COPY pyproject.toml ./
+# itself, with every transitive package held to constraints.txt (as scripts/setup.sh does), so
+# that a code change does not reinstall them.
+COPY pyproject.toml constraints.txt ./
 RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
 print('\n'.join(p['dependencies'] + p['optional-dependencies']['production']))" \
         > /tmp/requirements.txt \
-    && pip install -r /tmp/requirements.txt \
+    && pip install -c constraints.txt -r /tmp/requirements.txt \
     && rm /tmp/requirements.txt
 
 # The project, installed in place as scripts/setup.sh does (`pip install -e .`): the app finds
