@@ -16,11 +16,15 @@ def make_huey(app: Flask) -> Huey:
         from huey import MemoryHuey
 
         huey: Huey = MemoryHuey("bright-kitchen", immediate=True)
+    # Nothing reads a task's return value: without results=False every run would leave one
+    # stored for ever.
     elif app.config.get("REDIS_URL"):
-        huey = RedisHuey("bright-kitchen", url=app.config["REDIS_URL"])
+        huey = RedisHuey("bright-kitchen", url=app.config["REDIS_URL"], results=False)
     else:
         huey = SqliteHuey(
-            "bright-kitchen", filename=str(Path(app.config["INSTANCE_PATH"]) / "huey.sqlite3")
+            "bright-kitchen",
+            filename=str(Path(app.config["INSTANCE_PATH"]) / "huey.sqlite3"),
+            results=False,
         )
     _register(huey, app)
     return huey
