@@ -48,6 +48,10 @@ class Config:
     # A media node silent this long is taken for dead and its cameras are claimed by the others.
     MEDIA_NODE_DEAD_S: float = 30.0
     SNAPSHOT_RETENTION_DAYS: int = 30
+    # Delivered chat messages and ended watch sessions (who watched what when) are kept this
+    # long; pending and failed messages are never purged.
+    NOTIFICATION_RETENTION_DAYS: int = 90
+    WATCH_SESSION_RETENTION_DAYS: int = 365
     # A camera bad for this long during a meal window is escalated to the regulators' groups.
     CAMERA_ALERT_ESCALATE_S: int = 600
     # Seconds of video a commissioning probe reads to measure frame rate and keyframe interval.

@@ -59,6 +59,15 @@ def _register(huey: Huey, app: Flask) -> None:
         with app.app_context():
             return snapshots.purge_expired()
 
+    @huey.periodic_task(crontab(hour="3", minute="47"), name="record_retention")
+    def record_retention() -> tuple[int, int, int]:
+        """Delete expired refresh tokens, old delivered messages and old watch sessions."""
+        from app.services import retention
+
+        with app.app_context():
+            purged = retention.purge_old_records()
+            return purged.refresh_tokens, purged.notifications, purged.watch_sessions
+
     @huey.periodic_task(crontab(hour="*/6", minute="40"), name="commissioning_recheck")
     def commissioning_recheck() -> list[int]:
         """Re-run the automatic checklist items of live centres; a failure raises a finding."""
@@ -71,6 +80,7 @@ def _register(huey: Huey, app: Flask) -> None:
         "legal_clocks": legal_clocks,
         "meal_snapshots": meal_snapshots,
         "snapshot_retention": snapshot_retention,
+        "record_retention": record_retention,
         "commissioning_recheck": commissioning_recheck,
     }
 
