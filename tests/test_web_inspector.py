@@ -4,8 +4,10 @@ pages."""
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
 from app.extensions import db
-from app.models import AreaKind, CameraStatus, CentreStatus
+from app.models import AreaKind, CameraStatus, CentreStatus, Finding, Snapshot, SnapshotReason
 from tests import factories as f
 from tests.web_support import picture_varies, shoot, sign_in
 
@@ -36,11 +38,21 @@ def test_the_dashboard_renders_its_charts_from_the_jurisdiction(app, phone):
     assert page.page_errors == []
 
 
+IMAGE_SHOWN = (
+    "sel => { const i = document.querySelector(sel);"
+    " return !!i && i.complete && i.naturalWidth > 0; }"
+)
+
+
 def test_a_patrol_plays_the_four_rooms_and_issues_a_notice_from_a_finding(app, phone, hls_stream):
     meilan = f.district()
     agency = f.agency(meilan)
     centre = f.centre(meilan, "阳光小树苗托管中心")
-    cameras = [f.camera(centre, kind) for kind in f.AREA_NAMES]
+    # Snapshots are pulled from the camera's own address: the built-in simulated camera.
+    cameras = [
+        f.camera(centre, kind, url=f"sim://{kind.value}?width=640&height=360")
+        for kind in f.AREA_NAMES
+    ]
     inspector = f.inspector_of(agency)
     db.session.commit()
     hls_stream(*(c.id for c in cameras))
@@ -62,13 +74,30 @@ def test_a_patrol_plays_the_four_rooms_and_issues_a_notice_from_a_finding(app, p
     page.wait_for_selector("[data-action=end]")
     page.click(f"[data-area='{prep.id}'] [data-action=ok]")
     page.wait_for_selector(f"[data-area='{prep.id}'] [data-check]:has-text('正常')")
-    page.click(f"[data-area='{cooking.id}'] [data-action=finding]")
+
+    # 抓拍 in the cooking room: the picture appears in the room's tile.
+    room = f"[data-area='{cooking.id}']"
+    page.click(f"{room} [data-action=snapshot]")
+    page.wait_for_function(IMAGE_SHOWN, arg=f"{room} [data-shots] img")
+    assert page.locator(f"{room} [data-shots] img").count() == 1
+    snapshot_id = page.get_attribute(f"{room} [data-shots] img", "data-snapshot")
+    assert page.locator(f"[data-area='{prep.id}'] [data-shots] img").count() == 0
+    page.wait_for_selector(".bk-toast", state="detached")
+    shoot(page, "inspector-patrol-snapshot")
+
+    # A finding in that room offers the snapshot as evidence, ticked.
+    page.click(f"{room} [data-action=finding]")
+    evidence = page.locator(f"[data-evidence] input[value='{snapshot_id}']")
+    assert evidence.is_checked()
+    page.wait_for_function(IMAGE_SHOWN, arg="[data-evidence] img")
     page.select_option("select[name=category]", "pests")
     page.select_option("select[name=severity]", "I")
     page.fill("textarea[name=description]", "操作间墙角发现蟑螂")
     page.click("[data-action=save-finding]")
-    page.wait_for_selector("[data-finding]:has-text('操作间墙角发现蟑螂')")
-    assert "发现问题 1 项" in page.inner_text(f"[data-area='{cooking.id}'] [data-check]")
+    finding = page.locator("[data-finding]:has-text('操作间墙角发现蟑螂')")
+    finding.wait_for()
+    assert "抓拍 1 张" in finding.inner_text()
+    assert "发现问题 1 项" in page.inner_text(f"{room} [data-check]")
 
     page.click("[data-action=notice]")
     page.fill("input[name=working_days]", "3")
@@ -78,6 +107,14 @@ def test_a_patrol_plays_the_four_rooms_and_issues_a_notice_from_a_finding(app, p
     assert number.startswith("美兰市监整〔") and number.endswith("〕1号")
     assert "已下发" in page.inner_text(".bk-notice-head")
     assert "操作间墙角发现蟑螂" in page.inner_text(".bk-page")
+    # The notice's finding carries the snapshot as its evidence, shown with it.
+    evidence_img = f"[data-notice-finding] img[data-snapshot='{snapshot_id}']"
+    page.wait_for_function(IMAGE_SHOWN, arg=evidence_img)
+    db.session.rollback()  # end the test's read, to see what the server wrote
+    shot = db.session.get(Snapshot, int(snapshot_id))
+    assert (shot.reason, shot.camera_id) == (SnapshotReason.PATROL, cameras[2].id)
+    recorded = db.session.scalar(select(Finding).where(Finding.patrol_id == shot.patrol_id))
+    assert [s.id for s in recorded.snapshots] == [shot.id]
     assert page.page_errors == []
 
 
