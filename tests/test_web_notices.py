@@ -10,7 +10,6 @@ from app.services import notices
 from tests import factories as f
 from tests.web_support import photo_file, shoot, sign_in
 
-
 PHOTO_SHOWN = (
     "() => { const i = document.querySelector('[data-response] img[data-response-photo]');"
     " return !!i && i.complete && i.naturalWidth > 0; }"
