@@ -107,13 +107,17 @@ function findingsBlock(notice) {
     </div>`;
 }
 
-export function historyBlock(notice) {
+// `drafting`: whether the drafting step is shown (the inspectors' side; operators never see a
+// notice before it is issued).
+export function historyBlock(notice, { drafting = true } = {}) {
   const items = [
-    ...notice.history.map((e) => ({
-      at: e.at,
-      title: NOTICE_STATUS[e.to_status] || e.to_status,
-      text: e.reason,
-    })),
+    ...notice.history
+      .filter((e) => drafting || e.to_status !== "draft")
+      .map((e) => ({
+        at: e.at,
+        title: NOTICE_STATUS[e.to_status] || e.to_status,
+        text: e.reason,
+      })),
     ...(notice.follow_ups || []).map((f) => ({
       at: f.happened_at,
       title: `跟进：${{ phone: "电话", on_site: "现场", message: "消息" }[f.kind] || f.kind} · ${f.contact}`,
@@ -224,7 +228,7 @@ export async function noticePage(ctx) {
               </div>
             </form>`
         : ""}
-      ${historyBlock(notice)}
+      ${historyBlock(notice, { drafting: false })}
       <div class="bk-actions">
         <a class="weui-btn weui-btn_default" href="#/operator">返回列表</a>
       </div>
