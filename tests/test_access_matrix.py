@@ -202,6 +202,10 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/notices/<int:notice_id>/notice.pdf"): Rule(
         {"operator_a", "inspector_in", "admin"}, f"{API}/notices/{{notice_a}}/notice.pdf"
     ),
+    ("GET", "/api/v1/notices/<int:notice_id>/photos/<int:photo_id>"): Rule(
+        {"operator_a", "inspector_in", "admin"},
+        f"{API}/notices/{{answered_a}}/photos/{{response_photo_a}}",
+    ),
     ("POST", "/api/v1/notices/<int:notice_id>/acknowledge"): Rule(
         {"operator_a"}, f"{API}/notices/{{notice_a}}/acknowledge"
     ),
@@ -462,6 +466,18 @@ def world(app, client) -> World:
     notice_a = draft()
     _ok(client.post(f"{API}/inspector/notices/{notice_a}/issue", headers=as_("inspector_in")), 200)
     draft_a = draft()
+    # A notice the operator answered with a photo (its own, so notice_a's state stays issued).
+    answered_a = draft()
+    issue_answered = f"{API}/inspector/notices/{answered_a}/issue"
+    _ok(client.post(issue_answered, headers=as_("inspector_in")), 200)
+    answer = _ok(
+        client.post(
+            f"{API}/notices/{answered_a}/responses",
+            data={"text": "已整改", "photos": (io.BytesIO(PHOTO[1]), PHOTO[0])},
+            content_type="multipart/form-data",
+            headers=as_("operator_a"),
+        )
+    )
     concern = _ok(
         client.post(
             f"{API}/parent/concerns",
@@ -493,6 +509,8 @@ def world(app, client) -> World:
         "finding_a": finding["id"],
         "notice_a": notice_a,
         "draft_a": draft_a,
+        "answered_a": answered_a,
+        "response_photo_a": answer["photos"][0]["id"],
         "concern_a": concern["id"],
         "concern_photo_a": concern["photos"][0]["id"],
         "spare_code_a": codes[1]["id"],

@@ -551,6 +551,32 @@ def test_a_stored_photo_matches_its_sha256(app, client, loop):
     assert attachment.content_type == "image/png"
 
 
+def test_the_photos_of_an_answer_are_served_to_both_sides_of_the_notice(app, client, loop):
+    first = issued_notice(client, loop)
+    second = issued_notice(client, loop)
+    data = png("green")
+    answer = client.post(
+        f"/api/v1/notices/{first['id']}/responses",
+        data={"text": "已整改", "photos": [(io.BytesIO(data), "after.png")]},
+        headers=loop["operator_h"],
+        content_type="multipart/form-data",
+    ).get_json()
+    photo_id = answer["photos"][0]["id"]
+
+    for headers in (loop["inspector_h"], loop["operator_h"]):
+        response = client.get(f"/api/v1/notices/{first['id']}/photos/{photo_id}", headers=headers)
+        assert response.status_code == 200
+        assert response.mimetype == "image/png"
+        assert response.get_data() == data
+        response.close()
+    # The photo of one notice is not reachable through another.
+    response = client.get(
+        f"/api/v1/notices/{second['id']}/photos/{photo_id}", headers=loop["inspector_h"]
+    )
+    assert response.status_code == 404
+    assert response.get_json()["message"] == "找不到该照片"
+
+
 # --- documents -------------------------------------------------------------------------------
 
 

@@ -260,7 +260,7 @@ def world(app, client, wechat_stub: WeChatStub) -> Iterator[World]:
         201,
     )
     _ok(client.post(f"/api/v1/notices/{notices[1]['id']}/acknowledge", headers=oh))
-    _ok(
+    answer = _ok(
         client.post(
             f"/api/v1/notices/{notices[1]['id']}/responses",
             data={"text": "已整改", "photos": [(io.BytesIO(png()), "fixed.png")]},
@@ -300,7 +300,8 @@ def world(app, client, wechat_stub: WeChatStub) -> Iterator[World]:
         "finding": [x["id"] for x in findings],
         "notice": [n["id"] for n in notices] + [draft["id"]],
         "concern": [c["id"] for c in concerns],
-        "photo": [p["id"] for c in concerns for p in c["photos"]],
+        "photo": [p["id"] for c in concerns for p in c["photos"]]
+        + [p["id"] for p in answer["photos"]],
         "snapshot": [snapshot.id],
         "code_id": [code["id"]],
         # Invite codes for /parent/bind; wx.login codes the stub knows for /auth/wxa.

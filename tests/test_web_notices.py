@@ -10,6 +10,11 @@ from app.services import notices
 from tests import factories as f
 from tests.web_support import photo_file, shoot, sign_in
 
+PHOTO_SHOWN = (
+    "() => { const i = document.querySelector('[data-response] img[data-response-photo]');"
+    " return !!i && i.complete && i.naturalWidth > 0; }"
+)
+
 
 def _issued_notice(centre, inspector, area_kind=AreaKind.COOKING):
     area = next(a for a in centre.areas if a.kind is area_kind)
@@ -77,6 +82,7 @@ def test_an_answer_with_a_photo_appears_live_for_the_inspector_who_verifies_it(
     assert "第 1 次回复" in answer.inner_text()
     assert "附照片 1 张" in answer.inner_text()
     assert "已回复待复查" in mobile.inner_text(".bk-notice-head")
+    mobile.wait_for_function(PHOTO_SHOWN)  # the operator sees what was sent
 
     # It appears on the inspector's dashboard without a reload.
     row = desk.locator(f"[data-review-notice='{notice_id}']")
@@ -90,6 +96,16 @@ def test_an_answer_with_a_photo_appears_live_for_the_inspector_who_verifies_it(
     review = desk.locator("[data-response]")
     assert "已清理地面积水" in review.inner_text()
     assert "附照片 1 张" in review.inner_text()
+    # The inspector sees the photo itself before deciding: the picture the operator sent.
+    desk.wait_for_function(PHOTO_SHOWN)
+    assert desk.evaluate(
+        "(() => { const i = document.querySelector('[data-response] img[data-response-photo]');"
+        " return [i.naturalWidth, i.naturalHeight, i.src.startsWith('blob:')]; })()"
+    ) == [320, 240, True]
+    desk.click("[data-response] img[data-response-photo]")  # full screen, closed by a tap
+    desk.wait_for_selector(".bk-gallery .weui-gallery__img")
+    desk.click(".bk-gallery")
+    desk.wait_for_selector(".bk-gallery", state="detached")
     desk.select_option("select[name=mode]", "live_video")
     desk.fill(".bk-review textarea[name=note]", "视频复查：地面干燥整洁。")
     shoot(desk, "inspector-review", doc="inspector-review")

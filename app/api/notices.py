@@ -3,7 +3,7 @@ inspector who issued them (reading, acknowledging, answering, the printable noti
 
 from __future__ import annotations
 
-from flask import Response, request
+from flask import Response, request, send_file
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
@@ -19,7 +19,7 @@ from app.api.schemas import (
 from app.api.security import auth_required, current_user
 from app.errors import Unprocessable
 from app.models import Role
-from app.services import notices, reports
+from app.services import notices, reports, uploads
 
 blp = Blueprint("notices", __name__, description="整改通知（经营者与监管人员）")
 
@@ -63,6 +63,19 @@ def notice_pdf(notice_id: int):
             "Cache-Control": "private, no-store",
         },
     )
+
+
+@blp.get("/notices/<int:notice_id>/photos/<int:photo_id>")
+@auth_required(*READERS)
+@blp.response(200, description="整改回复的照片", content_type="image/*")
+@blp.alt_response(404, response="NotFound")
+def response_photo(notice_id: int, photo_id: int):
+    """A photo the operator attached to an answer (for the operator and the reviewing
+    inspectors; fetched with the bearer token)."""
+    attachment = notices.response_photo(current_user(), notice_id, photo_id)
+    response = send_file(uploads.open_attachment(attachment), mimetype=attachment.content_type)
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response
 
 
 @blp.post("/notices/<int:notice_id>/acknowledge")

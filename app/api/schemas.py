@@ -228,6 +228,17 @@ class AreaCheckOut(Schema):
     checked_at = fields.DateTime()
 
 
+class SnapshotOut(Schema):
+    id = fields.Integer()
+    camera_id = fields.Integer()
+    taken_at = fields.DateTime()
+    sha256 = fields.String()
+    size_bytes = fields.Integer()
+    reason = fields.String(attribute="reason.value")
+    patrol_id = fields.Integer(allow_none=True)
+    image_url = fields.Function(lambda s: f"/api/v1/snapshots/{s.id}/image")
+
+
 class PatrolOut(Schema):
     id = fields.Integer()
     centre_id = fields.Integer()
@@ -238,6 +249,7 @@ class PatrolOut(Schema):
     summary = fields.String()
     area_checks = fields.List(fields.Nested(AreaCheckOut))
     findings = fields.List(fields.Nested(FindingOut))
+    snapshots = fields.List(fields.Nested(SnapshotOut))
 
 
 class NoticeDraftIn(StrictSchema):
@@ -345,14 +357,3 @@ class WatchOut(Schema):
 class SnapshotIn(StrictSchema):
     reason = fields.Enum(SnapshotReason, by_value=True, load_default=SnapshotReason.MANUAL)
     patrol_id = RowId(load_default=None, allow_none=True)
-
-
-class SnapshotOut(Schema):
-    id = fields.Integer()
-    camera_id = fields.Integer()
-    taken_at = fields.DateTime()
-    sha256 = fields.String()
-    size_bytes = fields.Integer()
-    reason = fields.String(attribute="reason.value")
-    patrol_id = fields.Integer(allow_none=True)
-    image_url = fields.Function(lambda s: f"/api/v1/snapshots/{s.id}/image")

@@ -30,6 +30,9 @@ class Patrol(Base):
 
     area_checks: Mapped[list[PatrolAreaCheck]] = relationship(back_populates="patrol")
     findings: Mapped[list[Finding]] = relationship(back_populates="patrol")
+    # What the inspector captured during the patrol (read here; written by the snapshot
+    # service, which sets Snapshot.patrol_id).
+    snapshots: Mapped[list[Snapshot]] = relationship(order_by="Snapshot.id", viewonly=True)
 
 
 class Snapshot(Base):

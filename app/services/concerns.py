@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from app.errors import Conflict, Forbidden, NotFound, RateLimited, Unprocessable
@@ -298,6 +298,58 @@ def list_for_staff(
     is_closed = Concern.status.in_([S.RESOLVED, S.DISMISSED])
     query = query.order_by(is_closed, Concern.decide_by, Concern.id.desc())
     return [staff_view(c, user, now, history=False) for c in db.session.scalars(query)]
+
+
+CLOCK_LABELS = {"decide": "受理期限", "resolve": "办结期限"}
+
+
+def on_the_clock(user: User, limit: int = 10, now: dt.datetime | None = None) -> dict[str, Any]:
+    """The open concerns of the user's scope against the clock that runs now (deciding while
+    submitted, resolving once accepted): how many, how many are past a clock, and the `limit`
+    nearest to their deadline (overdue ones first, as their deadline has passed). For the
+    dashboard: no reporter, no photos."""
+    require_role(user, Role.INSPECTOR, Role.ADMIN)
+    today = local_today(now)
+    scope = Concern.status.in_(OPEN_STATUSES)
+    visible = visible_centre_ids(user)
+    if visible is not None:
+        scope = and_(scope, Concern.centre_id.in_(visible))
+    open_count, overdue_count = db.session.execute(
+        select(
+            func.count(),
+            func.count(case((_overdue_clause(today), 1))),
+        ).where(scope)
+    ).one()
+    running_due = case((Concern.status == S.SUBMITTED, Concern.decide_by), else_=Concern.resolve_by)
+    rows = db.session.scalars(
+        select(Concern)
+        .options(selectinload(Concern.centre), selectinload(Concern.area))
+        .where(scope)
+        .order_by(running_due, Concern.id)
+        .limit(limit)
+    )
+    items = []
+    for concern in rows:
+        clock = "decide" if concern.status is S.SUBMITTED else "resolve"
+        state = clocks(concern, now)
+        items.append(
+            {
+                "id": concern.id,
+                "centre_id": concern.centre_id,
+                "centre_name": concern.centre.name,
+                "area_name": concern.area.name if concern.area else None,
+                "text": concern.text,
+                "status": concern.status.value,
+                "status_label": STATUS_LABELS[concern.status],
+                "submitted_at": concern.submitted_at,
+                "clock": clock,
+                "clock_label": CLOCK_LABELS[clock],
+                "due": concern.decide_by if clock == "decide" else concern.resolve_by,
+                "deadline_provisional": concern.deadline_provisional,
+                "overdue": state.overdue,
+            }
+        )
+    return {"open": open_count, "overdue": overdue_count, "items": items}
 
 
 def photo(user: User, concern_id: int, attachment_id: int) -> Attachment:

@@ -21,16 +21,19 @@ from app.models import (
     Role,
     User,
 )
+from app.services import concerns
 from app.services.notices import OPEN_STATUSES
 from app.services.scope import require_role, visible_centre_ids
 
 RECENT_FINDINGS = 10
+CONCERNS_SHOWN = 10
 OVERDUE = (NoticeStatus.OVERDUE, NoticeStatus.ESCALATED)
 
 
 def summary(user: User) -> dict[str, Any]:
     """Centres by status, cameras by status now, notices by status (open, overdue, awaiting
-    review) and the latest findings — for the inspector's jurisdiction (admins: everything)."""
+    review), parents' concerns on the clock and the latest findings — for the inspector's
+    jurisdiction (admins: everything)."""
     require_role(user, Role.INSPECTOR, Role.ADMIN)
     visible = visible_centre_ids(user)
 
@@ -62,6 +65,7 @@ def summary(user: User) -> dict[str, Any]:
         notices = notices.where(RectificationNotice.agency_id == user.agency_id)
 
     notice_counts = {status: n for status, n in db.session.execute(notices).all()}
+    on_the_clock = concerns.on_the_clock(user, CONCERNS_SHOWN)
     return {
         "centres": {status.value: n for status, n in db.session.execute(centres).all()},
         "cameras": {status.value: n for status, n in db.session.execute(cameras).all()},
@@ -69,6 +73,9 @@ def summary(user: User) -> dict[str, Any]:
         "notices_open": sum(n for s, n in notice_counts.items() if s in OPEN_STATUSES),
         "notices_overdue": sum(n for s, n in notice_counts.items() if s in OVERDUE),
         "notices_awaiting_review": notice_counts.get(NoticeStatus.RESPONDED, 0),
+        "concerns_open": on_the_clock["open"],
+        "concerns_overdue": on_the_clock["overdue"],
+        "concerns_on_the_clock": on_the_clock["items"],
         "recent_findings": [
             {
                 "id": finding.id,

@@ -20,6 +20,7 @@ from app.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.extensions import db
 from app.models import (
     Agency,
+    Attachment,
     Finding,
     FollowUp,
     FollowUpKind,
@@ -36,7 +37,7 @@ from app.models import (
 )
 from app.services import calendar, outbox, uploads
 from app.services.base import publish, transaction
-from app.services.scope import Access, require_centre
+from app.services.scope import Access, require_centre, require_role
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 MAX_RESPONSE_PHOTOS = 9
@@ -168,6 +169,21 @@ def list_notices(
         findings = selectinload(RectificationNotice.findings)
         query = query.options(findings.selectinload(Finding.snapshots))
     return list(db.session.scalars(query))
+
+
+def response_photo(user: User, notice_id: int, attachment_id: int) -> Attachment:
+    """One photo of an answer to the notice: for the operator of the centre, who sent it, and
+    the regulators who review it. Parents never see answers (get_notice refuses them)."""
+    require_role(user, Role.OPERATOR, Role.INSPECTOR, Role.ADMIN)
+    notice = get_notice(user, notice_id)
+    found = db.session.scalar(
+        select(Attachment)
+        .join(NoticeResponse, Attachment.notice_response_id == NoticeResponse.id)
+        .where(Attachment.id == attachment_id, NoticeResponse.notice_id == notice.id)
+    )
+    if found is None:
+        raise NotFound("找不到该照片")
+    return found
 
 
 # --- the state machine ---------------------------------------------------------------------

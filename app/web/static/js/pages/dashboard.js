@@ -1,14 +1,18 @@
 // The inspectors' dashboard (监管看板): centres by status, cameras online now, open and overdue
-// notices, answers waiting for review and the latest findings. It updates itself on realtime
-// events: an operator's answer appears here without a reload.
+// notices, the coverage figures regulators report (centres enrolled, by district, cameras by
+// state), answers waiting for review, parents' concerns on their legal clocks and the latest
+// findings. It updates itself on realtime events: an operator's answer appears here without a
+// reload.
 
 import * as echarts from "../../vendor/echarts.mjs";
 import { api } from "../api.js";
 import { onConnection, subscribe } from "../realtime.js";
 import {
   $,
+  deadlineCountdown,
   emptyState,
   errorState,
+  formatDate,
   formatDateTime,
   html,
   loadingState,
@@ -103,6 +107,7 @@ export async function dashboardPage(ctx) {
         <span class="bk-realtime-label" aria-live="polite"></span>
       </div>
       <div data-kpis>${loadingState()}</div>
+      <div class="bk-chart-card bk-coverage" data-coverage>${loadingState()}</div>
       <div class="bk-chart-card">
         <p class="bk-chart-card__title">托管机构（按状态）</p>
         <div class="bk-chart" data-chart="centres" role="img" aria-label="托管机构按状态统计图"></div>
@@ -117,6 +122,8 @@ export async function dashboardPage(ctx) {
       </div>
       <div class="weui-cells__title">待复查的整改回复</div>
       <div data-review></div>
+      <div class="weui-cells__title">家长反映 · 办理期限</div>
+      <div data-concerns></div>
       <div class="weui-cells__title">最近发现的问题</div>
       <div data-findings></div>
     </div>`,
@@ -142,6 +149,27 @@ export async function dashboardPage(ctx) {
     </div>`;
   };
 
+  // 受理 within 7 working days, 办结 within 15: the clock that runs now, overdue ones first.
+  const drawConcerns = (d) => {
+    if (!d.concerns_open) return emptyState("没有待办的家长反映");
+    return html`<p class="bk-dashboard__sum" data-concern-sum>
+        待办 <strong data-concerns-open>${d.concerns_open}</strong> 件，其中逾期
+        <strong class="${d.concerns_overdue ? "bk-text-danger" : ""}" data-concerns-overdue>${d.concerns_overdue}</strong> 件
+      </p>
+      <div class="weui-cells">${d.concerns_on_the_clock.map((c) => {
+        const countdown = deadlineCountdown(c.due);
+        const tone = c.overdue ? "danger" : countdown.tone === "danger" ? "warn" : countdown.tone;
+        return html`<a class="weui-cell weui-cell_access bk-concern-cell${c.overdue ? " bk-concern-cell_overdue" : ""}" href="#/inspector/concern/${c.id}" data-clock-concern="${c.id}" data-overdue="${c.overdue ? "true" : "false"}">
+          <div class="weui-cell__bd">
+            <p class="bk-cell-title bk-ellipsis">${c.centre_name}${c.area_name ? ` · ${c.area_name}` : ""}</p>
+            <p class="bk-cell-sub bk-ellipsis">${c.text}</p>
+            <p class="bk-cell-sub bk-concern-clock${c.overdue ? " bk-concern-clock_overdue" : ""}" data-clock>${c.clock_label} ${formatDate(c.due)}${c.deadline_provisional ? "（暂定）" : ""}</p>
+          </div>
+          <div class="weui-cell__ft">${tag(countdown.text, tone)}</div>
+        </a>`;
+      })}</div>`;
+  };
+
   const loadSummary = async () => {
     try {
       const d = await api("/api/v1/dashboard");
@@ -150,11 +178,12 @@ export async function dashboardPage(ctx) {
       charts.centres.setOption(pieOption(d.centres, CENTRE_STATUS), true);
       charts.cameras.setOption(pieOption(d.cameras, CAMERA_STATUS), true);
       charts.notices.setOption(noticeOption(d.notices), true);
+      render($(ctx.view, "[data-concerns]"), drawConcerns(d));
       render(
         $(ctx.view, "[data-findings]"),
         d.recent_findings.length
           ? html`<div class="weui-cells">${d.recent_findings.map(
-              (f) => html`<div class="weui-cell">
+              (f) => html`<div class="weui-cell" data-recent-finding="${f.id}">
                 <div class="weui-cell__bd">
                   <p class="bk-ellipsis">${f.description}</p>
                   <p class="bk-cell-sub">${f.centre_name}${f.area_name ? ` · ${f.area_name}` : ""} · ${FINDING_CATEGORY[f.category] || f.category}</p>
@@ -166,8 +195,46 @@ export async function dashboardPage(ctx) {
       );
       ctx.view.querySelector(".bk-dashboard").dataset.loaded = "true";
     } catch (error) {
-      if (ctx.current) render($(ctx.view, "[data-kpis]"), errorState(error));
+      if (!ctx.current) return;
+      render($(ctx.view, "[data-kpis]"), errorState(error));
+      render($(ctx.view, "[data-concerns]"), ""); // drawn again by a successful retry
       $(ctx.view, "[data-kpis] [data-action=retry]")?.addEventListener("click", loadSummary);
+    }
+  };
+
+  // The figures regulators report ("已接入 35 家"): from /coverage, which the summary lacks.
+  const drawCoverage = (c) => {
+    const districts = Object.entries(c.centres.by_district);
+    const cameras = ["online", "offline", "stalled", "tampered"].filter(
+      (key) => key !== "tampered" || c.cameras[key],
+    );
+    return html`<p class="bk-coverage__headline">已接入 <strong data-coverage="enrolled">${c.centres.enrolled}</strong> 家</p>
+      <p class="bk-cell-sub">现已上线 <span data-coverage="live">${c.centres.by_status.live}</span> 家 · 纳入监管 ${c.centres.total} 家${c.mean_days_to_commission !== null ? ` · 平均 ${c.mean_days_to_commission} 天完成调试` : ""}</p>
+      ${districts.length
+        ? html`<table class="bk-coverage__table">
+            <thead><tr><th>辖区</th><th>已上线</th><th>纳入监管</th></tr></thead>
+            <tbody>${districts.map(([name, counts]) => {
+              const all = Object.values(counts).reduce((a, b) => a + b, 0);
+              return html`<tr data-district="${name}"><td>${name}</td><td data-live>${counts.live || 0}</td><td data-total>${all}</td></tr>`;
+            })}</tbody>
+          </table>`
+        : ""}
+      <p class="bk-coverage__cameras">摄像头：${cameras.map(
+        (key, i) => html`${i ? " · " : ""}${CAMERA_STATUS[key]} <strong data-camera-count="${key}">${c.cameras[key]}</strong>`,
+      )}</p>`;
+  };
+
+  const loadCoverage = async () => {
+    const box = $(ctx.view, "[data-coverage]");
+    try {
+      const coverage = await api("/api/v1/coverage");
+      if (!ctx.current) return;
+      render(box, drawCoverage(coverage));
+      box.dataset.loaded = "true";
+    } catch (error) {
+      if (!ctx.current) return;
+      render(box, errorState(error));
+      $(box, "[data-action=retry]")?.addEventListener("click", loadCoverage);
     }
   };
 
@@ -198,7 +265,8 @@ export async function dashboardPage(ctx) {
   };
 
   render($(ctx.view, "[data-review]"), loadingState());
-  await Promise.all([loadSummary(), loadReview()]);
+  render($(ctx.view, "[data-concerns]"), loadingState());
+  await Promise.all([loadSummary(), loadCoverage(), loadReview()]);
 
   // Several events often arrive together (an answer also moves counts): coalesce reloads.
   let pending = null;
@@ -207,6 +275,7 @@ export async function dashboardPage(ctx) {
     pending = setTimeout(() => {
       if (!ctx.current) return;
       loadSummary();
+      loadCoverage();
       loadReview();
     }, 250);
   };
@@ -220,6 +289,7 @@ export async function dashboardPage(ctx) {
   ctx.cleanup(subscribe("camera.status", reload));
   ctx.cleanup(subscribe("patrol.finding_recorded", reload));
   ctx.cleanup(subscribe("centre.", reload));
+  ctx.cleanup(subscribe("concern.", reload));
   let wasConnected = null;
   ctx.cleanup(
     onConnection((connected) => {

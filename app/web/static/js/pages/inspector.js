@@ -4,6 +4,7 @@
 // triage of parents' concerns (accept / dismiss, then resolve) against their legal clocks.
 
 import { api, currentUser } from "../api.js";
+import { authImages, galleryClick } from "../images.js";
 import { LivePlayer } from "../player.js";
 import { onConnection, subscribe } from "../realtime.js";
 import {
@@ -39,7 +40,14 @@ import {
   REVIEW_MODE,
   SEVERITY,
 } from "../labels.js";
-import { historyBlock, noticeCell, noticeHeader, noticeSignature, responsesBlock } from "./operator.js";
+import {
+  historyBlock,
+  noticeCell,
+  noticeHeader,
+  noticeSignature,
+  responsesBlock,
+  snapshotThumbs,
+} from "./operator.js";
 
 const AREA_ORDER = ["prep", "storage", "cooking", "washing", "other"];
 const DEFAULT_LEGAL_BASIS =
@@ -145,7 +153,11 @@ export async function patrolPage(ctx) {
               ${camera ? tag(CAMERA_STATUS[camera.status], CAMERA_TONE[camera.status]) : ""}
             </div>
             <div class="bk-room__check" data-check></div>
+            <div class="bk-room__shots" data-shots></div>
             <div class="bk-room__actions">
+              ${camera
+                ? html`<a role="button" href="javascript:" class="weui-btn weui-btn_mini weui-btn_default bk-room__snap" data-action="snapshot">抓拍</a>`
+                : ""}
               <a role="button" href="javascript:" class="weui-btn weui-btn_mini weui-btn_default" data-action="ok">正常</a>
               <a role="button" href="javascript:" class="weui-btn weui-btn_mini weui-btn_warn" data-action="finding">记录问题</a>
             </div>
@@ -166,6 +178,16 @@ export async function patrolPage(ctx) {
     player.start();
   }
   ctx.cleanup(() => players.forEach((p) => p.destroy()));
+
+  const loadImages = authImages(ctx);
+  const cameraOf = (areaId) => cameras.find((c) => c.area_id === areaId);
+  // This patrol's snapshots of a room, newest first.
+  const shotsOf = (areaId) =>
+    (patrol?.snapshots || [])
+      .filter((shot) => cameras.find((c) => c.id === shot.camera_id)?.area_id === areaId)
+      .reverse();
+  const shotImage = (shot, className = "bk-room__shot") =>
+    html`<img class="${className}" alt="抓拍 ${formatDateTime(shot.taken_at)}" data-snapshot="${shot.id}" data-api-src="${shot.image_url}">`;
 
   const drawPatrol = () => {
     const state = $(ctx.view, "[data-patrol-state]");
@@ -194,8 +216,10 @@ export async function patrolPage(ctx) {
       for (const button of $$(room, ".bk-room__actions .weui-btn")) {
         button.classList.toggle("weui-btn_disabled", !patrol);
       }
+      render($(room, "[data-shots]"), shotsOf(areaId).map((shot) => shotImage(shot)));
     }
     drawFindings();
+    loadImages(ctx.view);
   };
 
   const drawFindings = () => {
@@ -217,7 +241,8 @@ export async function patrolPage(ctx) {
               </div>
               <div class="weui-cell__bd">
                 <p>${f.description}</p>
-                <p class="bk-cell-sub">${areaName(f.area_id)} · ${FINDING_CATEGORY[f.category]} · ${SEVERITY[f.severity]}</p>
+                <p class="bk-cell-sub">${areaName(f.area_id)} · ${FINDING_CATEGORY[f.category]} · ${SEVERITY[f.severity]}${f.snapshot_ids.length ? ` · 抓拍 ${f.snapshot_ids.length} 张` : ""}</p>
+                ${snapshotThumbs(f.snapshot_ids)}
               </div>
             </label>`,
           )}
@@ -235,6 +260,7 @@ export async function patrolPage(ctx) {
 
   const showFindingForm = (areaId) => {
     const area = areas.find((a) => a.id === areaId);
+    const shots = shotsOf(areaId);
     const box = $(ctx.view, "[data-finding-form]");
     render(
       box,
@@ -255,12 +281,27 @@ export async function patrolPage(ctx) {
             </div>
           </div>
         </div>
+        ${shots.length
+          ? html`<div class="weui-cells__title">作为证据的抓拍（可多选）</div>
+              <div class="bk-evidence" data-evidence>
+                ${shots.map(
+                  (shot, i) => html`<label class="bk-evidence__item">
+                    <input type="checkbox" name="snapshot" value="${shot.id}"${i === 0 ? " checked" : ""}>
+                    ${shotImage(shot, "bk-evidence__img")}
+                    <span class="bk-evidence__time">${formatDateTime(shot.taken_at)}</span>
+                  </label>`,
+                )}
+              </div>`
+          : cameraOf(areaId)
+            ? html`<div class="weui-cells__tips">提示：先点“抓拍”，抓拍的画面可作为该问题的证据。</div>`
+            : ""}
         <div class="bk-actions bk-actions_row">
           <a role="button" href="javascript:" class="weui-btn weui-btn_default" data-action="cancel">取消</a>
           <a role="button" href="javascript:" class="weui-btn weui-btn_primary" data-action="save-finding">保存</a>
         </div>
       </form>`,
     );
+    loadImages(box);
     box.scrollIntoView({ behavior: "smooth", block: "start" });
     $(box, "textarea").focus();
     $(box, "[data-action=cancel]").addEventListener("click", () => render(box, ""));
@@ -278,6 +319,7 @@ export async function patrolPage(ctx) {
               severity: form.severity.value,
               description,
               area_id: areaId,
+              snapshot_ids: $$(form, "input[name=snapshot]:checked").map((i) => Number(i.value)),
             },
           });
           render(box, "");
@@ -356,6 +398,12 @@ export async function patrolPage(ctx) {
   };
 
   ctx.listen(ctx.view, "click", async (event) => {
+    // A snapshot shown in a room or under a finding opens full screen (not those in the
+    // evidence picker, where a tap ticks the box).
+    if (event.target.closest(".bk-room__shot, .bk-snapshot-thumb") && galleryClick(event)) {
+      event.preventDefault(); // a thumbnail under a finding sits in its checkbox label
+      return;
+    }
     const button = event.target.closest("[data-action]");
     if (!button || button.classList.contains("weui-btn_disabled")) return;
     const action = button.dataset.action;
@@ -394,12 +442,27 @@ export async function patrolPage(ctx) {
           showError(error);
         }
       });
+    } else if (action === "snapshot" && areaId) {
+      await busy(button, async () => {
+        try {
+          await api(`/api/v1/cameras/${cameraOf(areaId).id}/snapshots`, {
+            method: "POST",
+            json: { reason: "patrol", patrol_id: patrol.id },
+          });
+          toast("已抓拍");
+          await refreshPatrol();
+        } catch (error) {
+          showError(error);
+        }
+      });
     } else if (action === "ok" && areaId) {
       await busy(button, async () => {
         try {
+          // The room's newest snapshot, if any, is kept as the record of what was seen.
+          const [latest] = shotsOf(areaId);
           await api(`/api/v1/inspector/patrols/${patrol.id}/areas/${areaId}`, {
             method: "PUT",
-            json: { result: "ok" },
+            json: { result: "ok", snapshot_id: latest ? latest.id : null },
           });
           await refreshPatrol();
         } catch (error) {
@@ -480,9 +543,10 @@ export async function noticePage(ctx) {
     <div class="weui-cells__title">发现的问题</div>
     <div class="weui-cells">
       ${notice.findings.map(
-        (f) => html`<div class="weui-cell"><div class="weui-cell__bd">
+        (f) => html`<div class="weui-cell" data-notice-finding="${f.id}"><div class="weui-cell__bd">
           <p>${f.description}</p>
           <p class="bk-cell-sub">${FINDING_CATEGORY[f.category]} · ${SEVERITY[f.severity]}</p>
+          ${snapshotThumbs(f.snapshot_ids)}
         </div></div>`,
       )}
     </div>
@@ -537,12 +601,14 @@ export async function noticePage(ctx) {
     <div class="bk-actions"><a class="weui-btn weui-btn_default" href="#/inspector/notices">返回列表</a></div>
   </div>`;
 
+  const loadImages = authImages(ctx);
   let shown = "";
   const show = async (fetched) => {
     const notice = await loadInto(ctx.view, () => fetched || api(`/api/v1/notices/${id}`), draw);
     if (!notice) return;
     shown = noticeSignature(notice);
     setTitle(notice.number || "整改通知");
+    loadImages(ctx.view);
   };
   let acting = 0; // while the inspector's own action runs, its events are not news
   const act = (button, work, done) =>
@@ -560,8 +626,9 @@ export async function noticePage(ctx) {
     });
 
   ctx.listen(ctx.view, "click", async (event) => {
+    if (galleryClick(event)) return undefined;
     const button = event.target.closest("[data-action]");
-    if (!button) return;
+    if (!button) return undefined;
     const action = button.dataset.action;
     const review = $(ctx.view, ".bk-review");
     if (action === "verify") {
@@ -789,7 +856,7 @@ function drawConcern(c, inspector) {
     ${c.photos?.length
       ? html`<div class="weui-cells__title">照片（${c.photos.length}）</div>
           <div class="bk-photo-row" data-photos>${c.photos.map(
-            (p, i) => html`<img class="bk-photo" alt="反映照片 ${i + 1}" data-photo="${p.id}">`,
+            (p, i) => html`<img class="bk-photo" alt="反映照片 ${i + 1}" data-photo="${p.id}" data-api-src="/api/v1/concerns/${c.id}/photos/${p.id}">`,
           )}</div>`
       : ""}
     <div class="weui-cells__title">反映人</div>
@@ -901,31 +968,7 @@ export async function concernPage(ctx) {
   const id = Number(ctx.params.id);
   const inspector = currentUser().role === "inspector";
   setTitle("家长反映");
-  // Photos need the bearer token: fetched once as blobs, shown through object URLs.
-  const photoUrls = new Map();
-  ctx.cleanup(() => {
-    for (const url of photoUrls.values()) URL.revokeObjectURL(url);
-    photoUrls.clear();
-    document.querySelector(".bk-gallery")?.remove();
-  });
-  const loadPhotos = () =>
-    Promise.all(
-      $$(ctx.view, "img[data-photo]").map(async (img) => {
-        const photoId = img.dataset.photo;
-        try {
-          let url = photoUrls.get(photoId);
-          if (!url) {
-            const blob = await api(`/api/v1/concerns/${id}/photos/${photoId}`, { blob: true });
-            if (!ctx.current) return;
-            url = URL.createObjectURL(blob);
-            photoUrls.set(photoId, url);
-          }
-          img.src = url;
-        } catch {
-          img.classList.add("bk-photo_failed"); // a photo that cannot load stays a grey box
-        }
-      }),
-    );
+  const loadPhotos = authImages(ctx);
 
   let shown = "";
   const show = async (fetched) => {
@@ -935,7 +978,7 @@ export async function concernPage(ctx) {
     if (!concern || !ctx.current) return;
     shown = concernSignature(concern);
     setTitle(`家长反映 · ${concern.centre_name}`);
-    loadPhotos();
+    loadPhotos(ctx.view);
     drawNoticeChoices(ctx, concern);
   };
   let acting = 0; // while the inspector's own action runs, its events are not news
@@ -956,21 +999,7 @@ export async function concernPage(ctx) {
     });
 
   ctx.listen(ctx.view, "click", async (event) => {
-    const img = event.target.closest("img[data-photo]");
-    if (img?.src) {
-      const gallery = document.createElement("div");
-      gallery.className = "weui-gallery bk-gallery";
-      gallery.setAttribute("role", "dialog");
-      gallery.setAttribute("aria-label", "查看照片");
-      render(
-        gallery,
-        html`<span class="weui-gallery__img" style="background-image:url(${img.src})"></span>
-          <div class="weui-gallery__opr"><a role="button" href="javascript:" class="bk-gallery__close">关闭</a></div>`,
-      );
-      gallery.addEventListener("click", () => gallery.remove());
-      document.body.append(gallery);
-      return undefined;
-    }
+    if (galleryClick(event)) return undefined;
     const button = event.target.closest("[data-action]");
     if (!button) return undefined;
     const action = button.dataset.action;

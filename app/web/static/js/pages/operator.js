@@ -3,6 +3,7 @@
 // text and photos; the centre's cameras; what parents reported about the centre.
 
 import { api, currentUser } from "../api.js";
+import { authImages, galleryClick } from "../images.js";
 import { photoPicker } from "../photos.js";
 import { subscribe } from "../realtime.js";
 import {
@@ -83,6 +84,14 @@ export async function inboxPage(ctx) {
   ctx.cleanup(subscribe("notice.", () => ctx.current && load()));
 }
 
+// The snapshots recorded as a finding's evidence (loaded with the bearer token by images.js).
+export function snapshotThumbs(ids) {
+  if (!ids?.length) return "";
+  return html`<div class="bk-photo-row bk-photo-row_card" data-finding-snapshots>${ids.map(
+    (id, i) => html`<img class="bk-photo bk-snapshot-thumb" alt="抓拍证据 ${i + 1}" data-snapshot="${id}" data-api-src="/api/v1/snapshots/${id}/image">`,
+  )}</div>`;
+}
+
 function findingsBlock(notice) {
   return html`<div class="weui-cells__title">发现的问题</div>
     <div class="weui-cells">
@@ -91,19 +100,24 @@ function findingsBlock(notice) {
           <div class="weui-cell__bd">
             <p>${f.description}</p>
             <p class="bk-cell-sub">${FINDING_CATEGORY[f.category] || f.category} · ${SEVERITY[f.severity] || f.severity} · ${formatDateTime(f.recorded_at)}</p>
+            ${snapshotThumbs(f.snapshot_ids)}
           </div>
         </div>`,
       )}
     </div>`;
 }
 
-export function historyBlock(notice) {
+// `drafting`: whether the drafting step is shown (the inspectors' side; operators never see a
+// notice before it is issued).
+export function historyBlock(notice, { drafting = true } = {}) {
   const items = [
-    ...notice.history.map((e) => ({
-      at: e.at,
-      title: NOTICE_STATUS[e.to_status] || e.to_status,
-      text: e.reason,
-    })),
+    ...notice.history
+      .filter((e) => drafting || e.to_status !== "draft")
+      .map((e) => ({
+        at: e.at,
+        title: NOTICE_STATUS[e.to_status] || e.to_status,
+        text: e.reason,
+      })),
     ...(notice.follow_ups || []).map((f) => ({
       at: f.happened_at,
       title: `跟进：${{ phone: "电话", on_site: "现场", message: "消息" }[f.kind] || f.kind} · ${f.contact}`,
@@ -133,6 +147,11 @@ export function responsesBlock(notice) {
         </div>
         <p class="bk-card__text">${r.text}</p>
         <p class="bk-card__meta">${r.photos.length ? `附照片 ${r.photos.length} 张` : "无照片"}</p>
+        ${r.photos.length
+          ? html`<div class="bk-photo-row bk-photo-row_card" data-response-photos>${r.photos.map(
+              (p, i) => html`<img class="bk-photo" alt="整改照片 ${i + 1}" data-response-photo="${p.id}" data-api-src="/api/v1/notices/${notice.id}/photos/${p.id}">`,
+            )}</div>`
+          : ""}
         ${r.reviewed_at
           ? html`<p class="bk-card__meta">${r.accepted ? tag("复查通过", "ok") : tag("已退回", "danger")}
               ${r.review_note ? `：${r.review_note}` : ""}</p>`
@@ -179,6 +198,8 @@ export async function noticePage(ctx) {
   const id = Number(ctx.params.id);
   setTitle("整改通知");
   let picker = null;
+  const loadImages = authImages(ctx);
+  ctx.listen(ctx.view, "click", galleryClick);
   const draw = (notice) => {
     picker?.destroy();
     picker = null;
@@ -207,7 +228,7 @@ export async function noticePage(ctx) {
               </div>
             </form>`
         : ""}
-      ${historyBlock(notice)}
+      ${historyBlock(notice, { drafting: false })}
       <div class="bk-actions">
         <a class="weui-btn weui-btn_default" href="#/operator">返回列表</a>
       </div>
@@ -220,6 +241,7 @@ export async function noticePage(ctx) {
     if (!notice) return;
     shown = noticeSignature(notice);
     setTitle(notice.number || "整改通知");
+    loadImages(ctx.view);
     const photos = $(ctx.view, "[data-photos]");
     if (photos) picker = photoPicker(photos, { max: 9 });
     $(ctx.view, "[data-action=acknowledge]")?.addEventListener("click", (event) =>

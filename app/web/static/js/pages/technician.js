@@ -56,6 +56,34 @@ function resultTag(item) {
   return tag("待检查", "plain");
 }
 
+// Why an item passed or not, from the result's detail: the rooms still without a camera, the
+// cameras that failed (with what was measured), the photos given as evidence.
+function itemDetail(item, cameras) {
+  const detail = item.detail;
+  if (!detail) return "";
+  if (detail.error) return detail.error;
+  if (detail.missing) return detail.missing.length ? `缺少：${detail.missing.join("、")}` : "四个区域均已安装";
+  if (detail.photos !== undefined) return detail.photos ? `照片 ${detail.photos} 张` : "";
+  if (detail.cameras) {
+    const name = (id) => {
+      const camera = cameras.find((c) => String(c.id) === id);
+      if (!camera) return `摄像头 ${id}`;
+      return camera.name.includes(camera.area_name) ? camera.name : `${camera.area_name}·${camera.name}`;
+    };
+    const failed = Object.entries(detail.cameras).filter(([, r]) =>
+      typeof r === "string" ? r !== "online" : !r.passed,
+    );
+    if (!failed.length) return `${Object.keys(detail.cameras).length} 路摄像头均通过`;
+    return `未通过：${failed
+      .map(([id, r]) => {
+        const value = typeof r === "string" ? CAMERA_STATUS[r] || r : r.value;
+        return value === null || value === undefined || value === "" ? name(id) : `${name(id)}（${value}）`;
+      })
+      .join("；")}`;
+  }
+  return "";
+}
+
 // What the last probe measured, in a technician's words.
 function probeSummary(probe) {
   if (!probe) return "尚未检测";
@@ -134,26 +162,28 @@ export async function checklistPage(ctx) {
     ctx.view,
     html`<div class="bk-page">
       <h2 class="bk-page__title">${centre.name}</h2>
-      <p class="bk-page__desc">${CENTRE_STATUS[centre.status] || centre.status} · ${centre.address || centre.district}</p>
+      <p class="bk-page__desc"><span data-centre-status="${centre.status}">${CENTRE_STATUS[centre.status] || centre.status}</span> · ${centre.address || centre.district}</p>
       <div data-cameras></div>
       <div data-checklist></div>
     </div>`,
   );
   const box = $(ctx.view, "[data-checklist]");
   const pickers = [];
+  let cameras = [];
+  // Signing when items still fail is allowed to reach the server: its refusal names them.
   const draw = (list) => {
     pickers.splice(0).forEach((p) => p.destroy());
     return html`
-      <div class="bk-banner${list.ready ? " bk-banner_ok" : ""}">
+      <div class="bk-banner${list.ready ? " bk-banner_ok" : ""}" data-banner>
         ${list.signed_off_at
           ? `已于 ${formatDateTime(list.signed_off_at)} 签字验收`
           : list.ready
             ? "所有必检项目均已通过，可以签字验收"
-            : `还有 ${list.blocking.length} 项必检项目未通过`}
+            : `还有 ${list.blocking.length} 项必检项目未通过：${list.blocking.join("、")}`}
       </div>
       <div class="bk-actions bk-actions_row">
         <a role="button" href="javascript:" class="weui-btn weui-btn_default" data-action="probe">运行自动检测</a>
-        <a role="button" href="javascript:" class="weui-btn weui-btn_primary${list.ready && !list.signed_off_at ? "" : " weui-btn_disabled"}" data-action="sign-off">签字验收</a>
+        <a role="button" href="javascript:" class="weui-btn weui-btn_primary${list.signed_off_at ? " weui-btn_disabled" : ""}" data-action="sign-off">签字验收</a>
       </div>
       <div class="weui-cells__title">检查项目（标准 ${list.standard_version}）</div>
       <div class="weui-cells">
@@ -162,7 +192,7 @@ export async function checklistPage(ctx) {
             <div class="weui-cell__bd">
               <p class="bk-cell-title">${item.title}${item.required ? "" : html` <span class="bk-muted">（选检）</span>`}</p>
               <p class="bk-cell-sub">${item.kind === "automatic" ? "自动检测" : "人工核验"}${item.checked_at ? ` · ${formatDateTime(item.checked_at)}` : ""}</p>
-              ${item.detail ? html`<p class="bk-cell-sub">${item.detail}</p>` : ""}
+              ${itemDetail(item, cameras) ? html`<p class="bk-cell-sub" data-detail>${itemDetail(item, cameras)}</p>` : ""}
               ${item.note ? html`<p class="bk-cell-sub">说明：${item.note}</p>` : ""}
               ${item.kind === "manual" && !list.signed_off_at
                 ? html`<a role="button" href="javascript:" class="weui-btn weui-btn_mini weui-btn_default bk-check-item__btn" data-action="evidence">上传佐证</a>
@@ -183,7 +213,10 @@ export async function checklistPage(ctx) {
     loadInto(
       $(ctx.view, "[data-cameras]"),
       () => api(`/api/v1/centres/${centreId}/camera-setup`),
-      (cameras) => cameraSection(centre, cameras),
+      (rows) => {
+        cameras = rows;
+        return cameraSection(centre, rows);
+      },
     );
   const loadChecklist = () =>
     loadInto(
@@ -201,7 +234,20 @@ export async function checklistPage(ctx) {
                 ? html`<div class="bk-actions"><a role="button" href="javascript:" class="weui-btn weui-btn_primary" data-action="start">开始调试</a></div>`
                 : ""}`,
     );
-  const load = () => Promise.all([loadCameras(), loadChecklist()]);
+  // The centre's state in the heading: signing off takes it live.
+  const loadCentre = async () => {
+    try {
+      centre = await api(`/api/v1/centres/${centreId}`);
+    } catch {
+      return; // the heading keeps the state it shows
+    }
+    const state = $(ctx.view, "[data-centre-status]");
+    if (!ctx.current || !state) return;
+    state.dataset.centreStatus = centre.status;
+    state.textContent = CENTRE_STATUS[centre.status] || centre.status;
+  };
+  // The checklist names cameras: drawn once they are known.
+  const load = () => Promise.all([loadCameras().then(loadChecklist), loadCentre()]);
   await load();
   ctx.cleanup(() => pickers.forEach((p) => p.destroy()));
 
@@ -241,7 +287,7 @@ export async function checklistPage(ctx) {
         const name = form.querySelector("[name=name]").value.trim();
         const url = form.querySelector("[name=rtsp_url]").value.trim();
         if (!url) {
-          showError("请填写视频流地址");
+          showError({ message: "请填写视频流地址" });
           break;
         }
         const cameraId = form.dataset.editing;
