@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import AreaKind, CentreStatus, MealWindow, WatchSession
+from app.models import AreaKind, CameraStatus, CentreStatus, MealWindow, WatchSession
 from app.services import watch
 from app.services.centres import CENTRE_TZ
 from tests import factories as f
@@ -87,6 +87,16 @@ def test_a_parent_watches_a_shown_room_of_their_centre_during_a_meal_window(clie
     assert body["url"].startswith("/hls/") and body["url"].endswith(f"/{camera_id}/index.m3u8")
     expires = dt.datetime.fromisoformat(body["expires_at"])
     assert dt.timedelta(0) < expires - dt.datetime.now(dt.UTC) <= dt.timedelta(seconds=300)
+
+
+def test_the_watch_reply_says_the_camera_is_offline_and_when_its_last_picture_came(client, world):
+    camera = world["cams"]["a_cooking"]
+    last_picture = dt.datetime(2026, 5, 12, 3, 42, 7, tzinfo=dt.UTC)
+    camera.status, camera.last_frame_at = CameraStatus.OFFLINE, last_picture
+    db.session.commit()
+    body = post_watch(client, world, "parent", "a_cooking").get_json()
+    assert body["status"] == "offline"
+    assert dt.datetime.fromisoformat(body["last_frame_at"]) == last_picture
 
 
 @pytest.mark.parametrize(

@@ -222,8 +222,65 @@ def sign_in(page, username: str, password: str) -> None:
     page.wait_for_function("() => !location.hash.startsWith('#/login')")
 
 
-def no_horizontal_scroll(page) -> bool:
-    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+# Every element and every line of text on screen must lie within the layout viewport.
+# Measured one by one because app.css clips sideways overflow on html, body and .bk-view (so
+# scrollWidth never grows) and a mobile browser widens innerWidth to fit wide content. Left out:
+# what a container meant to scroll sideways holds (the container itself is checked) and text
+# cut short on purpose with an ellipsis. Text cut off by any other clipping box counts: the
+# person cannot read it either.
+_OUTSIDE_THE_SCREEN = """() => {
+  const width = Math.min(document.documentElement.clientWidth,
+                         window.visualViewport ? window.visualViewport.width : Infinity);
+  const outermost = new Set([document.documentElement, document.body,
+                             document.querySelector(".bk-view")]);
+  const exempt = (el) => {
+    for (let box = el.parentElement; box && !outermost.has(box); box = box.parentElement) {
+      const style = getComputedStyle(box);
+      if (["auto", "scroll"].includes(style.overflowX)) return true;
+    }
+    return false;
+  };
+  const ellipsised = (el) => {
+    for (let box = el; box && !outermost.has(box); box = box.parentElement) {
+      const style = getComputedStyle(box);
+      if (style.textOverflow === "ellipsis" && style.overflowX !== "visible") return true;
+    }
+    return false;
+  };
+  const shown = (el) => el.checkVisibility({visibilityProperty: true});
+  const sticksOut = (rect) => rect.width > 0 && rect.height > 0
+    && (rect.left < -0.5 || rect.right > width + 0.5);
+  const describe = (el) => el.tagName.toLowerCase()
+    + (el.id ? "#" + el.id : "")
+    + (el.className && typeof el.className === "string"
+        ? "." + el.className.trim().split(/\\s+/).join(".") : "");
+  const where = (rect) => `[${Math.round(rect.left)}, ${Math.round(rect.right)}]`;
+  const outside = [];
+  for (const el of document.body.querySelectorAll("*")) {
+    const rect = el.getBoundingClientRect();
+    if (sticksOut(rect) && shown(el) && !exempt(el)) outside.push(describe(el) + " " + where(rect));
+  }
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const range = document.createRange();
+  for (let text = walker.nextNode(); text; text = walker.nextNode()) {
+    const el = text.parentElement;
+    if (!text.data.trim() || !el) continue;
+    range.selectNodeContents(text);
+    const rect = range.getBoundingClientRect();
+    if (sticksOut(rect) && shown(el) && !exempt(el) && !ellipsised(el)) {
+      outside.push(`text "${text.data.trim().slice(0, 20)}" in ${describe(el)} ${where(rect)}`);
+    }
+  }
+  return {width, outside};
+}"""
+
+
+def outside_the_screen(page, expected_width: int) -> list[str]:
+    """What sticks out sideways, described (empty when the page fits the screen)."""
+    found = page.evaluate(_OUTSIDE_THE_SCREEN)
+    if found["width"] != expected_width:
+        return [f"the page is laid out {found['width']} px wide, not {expected_width}"]
+    return found["outside"]
 
 
 def shoot(page, name: str, doc: str | None = None) -> None:
@@ -231,11 +288,13 @@ def shoot(page, name: str, doc: str | None = None) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.evaluate("window.scrollTo(0, 0)")
     page.wait_for_timeout(150)
-    assert no_horizontal_scroll(page), f"{name}: wider than the screen at 375 px"
+    wide = outside_the_screen(page, PHONE["width"])
+    assert not wide, f"{name}: wider than the screen at 375 px: {wide[:5]}"
     page.screenshot(path=str(ARTIFACTS / f"{name}-375.png"))
     page.set_viewport_size(NARROW)
     page.wait_for_timeout(250)
-    assert no_horizontal_scroll(page), f"{name}: wider than the screen at 320 px"
+    wide = outside_the_screen(page, NARROW["width"])
+    assert not wide, f"{name}: wider than the screen at 320 px: {wide[:5]}"
     page.screenshot(path=str(ARTIFACTS / f"{name}-320.png"))
     page.set_viewport_size(PHONE)
     page.wait_for_timeout(150)

@@ -352,6 +352,11 @@ class WatchOut(Schema):
     url = fields.String(metadata={"description": "签名的 HLS 播放地址（相对路径）"})
     expires_at = fields.DateTime()
     status = fields.String(attribute="camera.status.value")
+    last_frame_at = fields.DateTime(
+        attribute="camera.last_frame_at",
+        allow_none=True,
+        metadata={"description": "最后一次收到画面的时间（离线时显示给观看者）"},
+    )
 
 
 class SnapshotIn(StrictSchema):

@@ -4,12 +4,15 @@
 // keeps the viewer's lease, so the camera's stream keeps running), shows the measured delay,
 // and retries by itself after network errors, a stream still starting or a stalled picture.
 // A refusal (outside the meal window, room not shown, centre suspended) is shown as a state
-// with the API's own message; outside the window it checks again now and then.
+// with the API's own message; outside the window it checks again now and then. A camera the
+// supervisor reports offline (or stalled) is not played at all: the player says so, with when
+// the last picture came, asks again now and then (which also keeps the viewer's lease, so the
+// supervisor keeps reconnecting) and plays as soon as the camera is back.
 
 import Hls from "../vendor/hls.mjs";
 import { api } from "./api.js";
 import { CAMERA_STATUS } from "./labels.js";
-import { html, render, $ } from "./ui.js";
+import { formatDateTime, html, render, $ } from "./ui.js";
 
 const POSTER = "/assets/img/poster.svg";
 const RENEW_EVERY_MS = 60_000; // the server's lease is 90 s: renew well inside it
@@ -21,12 +24,16 @@ const STARTING_POLL_MS = 1_000;
 const STARTING_POLLS = 30;
 const STALL_MS = 12_000;
 const TOKEN_IN_PATH = /\/hls\/[^/]+\//;
+// Camera states in which there is no live picture to fetch (the supervisor is reconnecting).
+const CAMERA_DOWN = new Set(["offline", "stalled"]);
+// States a change of the camera's status may interrupt (not a refusal, nor a tap to play).
+const INTERRUPTIBLE = new Set(["starting", "playing", "buffering", "waiting_stream", "error"]);
 
 const MESSAGES = {
   starting: "正在连接直播…",
   buffering: "网络缓冲中…",
   waiting_stream: "直播正在启动，请稍候…",
-  offline: "摄像头离线，恢复后将自动播放",
+  offline: "摄像头离线，正在重试…",
   error: "播放中断，正在重试…",
   unsupported: "当前浏览器无法播放直播，请在微信中打开",
   tap: "点击播放",
@@ -129,10 +136,39 @@ export class LivePlayer {
   }
 
   async start() {
-    this.setState("starting");
+    // While the camera is down the overlay keeps saying so between attempts.
+    if (this.state !== "offline") this.setState("starting");
     const grant = await this.requestGrant();
     if (!grant || this.destroyed) return;
-    this.attach();
+    if (CAMERA_DOWN.has(this.cameraStatus)) this.cameraDown();
+    else this.attach();
+  }
+
+  // "摄像头离线，正在重试…（最后画面 05/12 11:42）": the camera's own status, not a guess from
+  // a missing playlist.
+  cameraDownMessage() {
+    const label = CAMERA_STATUS[this.cameraStatus] || CAMERA_STATUS.offline;
+    const last = this.lastFrameAt ? `（最后画面 ${formatDateTime(this.lastFrameAt)}）` : "";
+    return `摄像头${label}，正在重试…${last}`;
+  }
+
+  cameraDown() {
+    this.retry(this.cameraDownMessage(), "offline");
+  }
+
+  // The camera's status as the server publishes it (Socket.IO camera.status): stop showing a
+  // picture that is no longer coming, or start again at once when the camera is back.
+  cameraStatusChanged(status, lastFrameAt) {
+    if (this.destroyed) return;
+    this.cameraStatus = status;
+    if (lastFrameAt !== undefined) this.lastFrameAt = lastFrameAt;
+    if (CAMERA_DOWN.has(status)) {
+      if (INTERRUPTIBLE.has(this.state)) this.cameraDown();
+      else if (this.state === "offline") this.overlayText.textContent = this.cameraDownMessage();
+    } else if (status === "online" && ["offline", "error", "waiting_stream"].includes(this.state)) {
+      this.retryDelay = RETRY_MIN_MS;
+      this.restart();
+    }
   }
 
   // POST /cameras/<id>/watch. Returns the grant, or null after showing why not.
@@ -142,6 +178,7 @@ export class LivePlayer {
       this.url = grant.url;
       this.expiresAt = Date.parse(grant.expires_at);
       this.cameraStatus = grant.status;
+      this.lastFrameAt = grant.last_frame_at;
       this.scheduleRenewal();
       return grant;
     } catch (error) {
@@ -180,6 +217,7 @@ export class LivePlayer {
       this.url = grant.url;
       this.expiresAt = Date.parse(grant.expires_at);
       this.cameraStatus = grant.status;
+      this.lastFrameAt = grant.last_frame_at;
       this.scheduleRenewal();
       if (this.mode === "native" && previousExpiry - Date.now() < 2 * RENEW_BEFORE_EXPIRY_MS) {
         this.video.src = this.url;
@@ -249,6 +287,9 @@ export class LivePlayer {
   detach() {
     clearInterval(this.watchdog);
     this.watchdog = null;
+    // No picture, no delay to show.
+    this.delayEl.textContent = "";
+    delete this.root.dataset.delay;
     if (this.hls) {
       this.hls.destroy();
       this.hls = null;
@@ -283,11 +324,13 @@ export class LivePlayer {
     if (code === 403) {
       // The signed URL expired (the phone slept through a renewal): ask for a new one.
       this.restart();
+    } else if (CAMERA_DOWN.has(this.cameraStatus)) {
+      // No playlist (or a dead one) because the camera is down, not because it is starting.
+      this.cameraDown();
     } else if (code === 404) {
-      // The camera's stream is starting (its playlist is not written yet).
+      // The camera's stream is starting (its playlist is not written yet). The retry asks the
+      // watch API again, which says whether the camera has gone offline meanwhile.
       this.retry(MESSAGES.waiting_stream, "waiting_stream");
-    } else if (this.cameraStatus === "offline") {
-      this.retry(MESSAGES.offline, "offline");
     } else {
       this.retry(MESSAGES.error);
     }

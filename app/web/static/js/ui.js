@@ -207,6 +207,12 @@ const dateTimeFormat = new Intl.DateTimeFormat("zh-CN", {
   minute: "2-digit",
   hour12: false,
 });
+const timeFormat = new Intl.DateTimeFormat("zh-CN", {
+  timeZone: TZ,
+  hour: "2-digit",
+  minute: "2-digit",
+  hour12: false,
+});
 const dayFormat = new Intl.DateTimeFormat("en-CA", {
   timeZone: TZ,
   year: "numeric",
@@ -218,6 +224,13 @@ export function formatDateTime(iso) {
   if (!iso) return "—";
   const date = new Date(iso);
   return Number.isNaN(date.getTime()) ? "—" : dateTimeFormat.format(date);
+}
+
+// "11:42" (Beijing), for what happened today.
+export function formatTime(iso) {
+  if (!iso) return "—";
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? "—" : timeFormat.format(date);
 }
 
 export function formatDate(isoDay) {

@@ -178,6 +178,13 @@ export async function patrolPage(ctx) {
     player.start();
   }
   ctx.cleanup(() => players.forEach((p) => p.destroy()));
+  ctx.cleanup(
+    subscribe("camera.status", (_name, data) => {
+      for (const player of players) {
+        if (player.cameraId === data.camera_id) player.cameraStatusChanged(data.status, data.last_frame_at);
+      }
+    }),
+  );
 
   const loadImages = authImages(ctx);
   const cameraOf = (areaId) => cameras.find((c) => c.area_id === areaId);

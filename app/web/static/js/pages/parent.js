@@ -12,6 +12,7 @@ import {
   emptyState,
   formatDate,
   formatDateTime,
+  formatTime,
   html,
   loadInto,
   raw,
@@ -178,17 +179,63 @@ export function recordSummary(record) {
     </div>`;
 }
 
+// Today's snapshots as pictures. The image API checks the parent's scope (today, rooms shown
+// to parents), so the pictures come with the bearer token and are shown as blob URLs.
 function snapshotList(page) {
-  if (!page.snapshots_today.length) return "";
+  const shots = page.snapshots_today;
   return html`<div class="weui-cells__title">今日抓拍</div>
-    <div class="weui-cells">
-      ${page.snapshots_today.slice(0, 10).map(
-        (s) => html`<div class="weui-cell">
-          <div class="weui-cell__bd">${s.area_name}</div>
-          <div class="weui-cell__ft">${formatDateTime(s.taken_at)}</div>
-        </div>`,
-      )}
-    </div>`;
+    ${shots.length
+      ? html`<div class="bk-snapshots">
+          ${shots.slice(0, 10).map(
+            (s) => html`<figure class="bk-snapshot" data-snapshot="${s.id}">
+              <img class="bk-snapshot__img" data-snapshot-img="${s.id}" alt="${s.area_name} ${formatTime(s.taken_at)} 抓拍">
+              <figcaption class="bk-snapshot__caption">${s.area_name} · ${formatTime(s.taken_at)}</figcaption>
+            </figure>`,
+          )}
+        </div>`
+      : html`<div class="bk-snapshots-empty">${emptyState("今天还没有抓拍", "监管人员巡查或定时抓拍后，画面会显示在这里")}</div>`}`;
+}
+
+function snapshotImages(ctx) {
+  const urls = new Map(); // snapshot id → object URL, kept across the page's redraws
+  ctx.cleanup(() => {
+    for (const url of urls.values()) URL.revokeObjectURL(url);
+    urls.clear();
+    document.querySelector(".bk-gallery")?.remove();
+  });
+  ctx.listen(ctx.view, "click", (event) => {
+    const img = event.target.closest("img[data-snapshot-img]");
+    if (!img?.src) return;
+    const gallery = document.createElement("div");
+    gallery.className = "weui-gallery bk-gallery";
+    gallery.setAttribute("role", "dialog");
+    gallery.setAttribute("aria-label", img.alt);
+    render(
+      gallery,
+      html`<span class="weui-gallery__img" style="background-image:url(${img.src})"></span>
+        <div class="weui-gallery__opr"><a role="button" href="javascript:" class="bk-gallery__close">关闭</a></div>`,
+    );
+    gallery.addEventListener("click", () => gallery.remove());
+    document.body.append(gallery);
+  });
+  return () =>
+    Promise.all(
+      $$(ctx.view, "img[data-snapshot-img]").map(async (img) => {
+        const id = img.dataset.snapshotImg;
+        try {
+          let url = urls.get(id);
+          if (!url) {
+            const blob = await api(`/api/v1/snapshots/${id}/image`, { blob: true });
+            if (!ctx.current) return;
+            url = URL.createObjectURL(blob);
+            urls.set(id, url);
+          }
+          img.src = url;
+        } catch {
+          /* a picture that cannot load (cleaned up meanwhile) stays a grey box */
+        }
+      }),
+    );
 }
 
 export async function centrePage(ctx) {
@@ -211,13 +258,26 @@ export async function centrePage(ctx) {
       </div>
     </div>`;
   };
+  const showImages = snapshotImages(ctx);
   const load = () => loadInto(ctx.view, () => api(`/api/v1/parent/centres/${centreId}`), draw);
   await load();
+  showImages();
   // Camera status and snapshots of this centre arrive live; the window opening is a minute tick.
   let pending = null;
   const reload = () => {
     clearTimeout(pending);
-    pending = setTimeout(() => ctx.current && api(`/api/v1/parent/centres/${centreId}`).then((page) => ctx.current && render(ctx.view, draw(page))).catch(() => {}), 300);
+    pending = setTimeout(
+      () =>
+        ctx.current &&
+        api(`/api/v1/parent/centres/${centreId}`)
+          .then((page) => {
+            if (!ctx.current) return;
+            render(ctx.view, draw(page));
+            showImages();
+          })
+          .catch(() => {}),
+      300,
+    );
   };
   ctx.cleanup(subscribe("camera.status", (_name, data) => data.centre_id === centreId && reload()));
   ctx.cleanup(subscribe("snapshot.created", (_name, data) => data.centre_id === centreId && reload()));
@@ -262,12 +322,7 @@ export async function watchPage(ctx) {
   ctx.cleanup(() => player.destroy());
   ctx.cleanup(
     subscribe("camera.status", (_name, data) => {
-      if (data.camera_id !== cameraId) return;
-      player.cameraStatus = data.status;
-      // Back online: try at once instead of waiting for the next retry.
-      if (data.status === "online" && ["offline", "error", "waiting_stream"].includes(player.state)) {
-        player.restart();
-      }
+      if (data.camera_id === cameraId) player.cameraStatusChanged(data.status, data.last_frame_at);
     }),
   );
   player.start();
