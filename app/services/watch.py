@@ -53,6 +53,10 @@ class WatchGrant:
 
 
 def sign(camera_id: int, expires: int, key: str) -> str:
+    """The token's signature: a keyed MD5 over expiry and camera, in exactly the form nginx's
+    stock secure_link module checks (secure_link_md5), so production serves HLS with no code
+    on the request path. Not an HMAC: Debian's nginx has no HMAC check without a scripting
+    module. The key stays server-side and the expiry is short (HLS_TOKEN_TTL_S)."""
     digest = hashlib.md5(f"{expires}{camera_id} {key}".encode()).digest()  # noqa: S324
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
