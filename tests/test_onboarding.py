@@ -333,6 +333,7 @@ def test_a_signed_statement_item_needs_a_photo_of_the_signed_page(client, site):
     )
     assert signed.status_code == 200
     item = next(i for i in signed.get_json()["items"] if i["code"] == "staff_informed")
+    assert item["evidence"] == "statement"  # what the page asks the technician for
     assert item["passed"] is True
     assert item["detail"] == {"evidence": "statement", "photos": 1}
 

@@ -528,6 +528,10 @@ def checklist(user: User, centre_id: int) -> dict[str, Any]:
                 "title": item.title,
                 "kind": item.kind.value,
                 "required": item.required,
+                # What a manual item asks for (photo / statement / note; see EVIDENCE).
+                "evidence": (item.rule or {}).get("evidence", "photo")
+                if item.kind is ChecklistItemKind.MANUAL
+                else None,
                 "passed": None if result is None else result.passed,
                 "detail": None if result is None else result.detail,
                 "note": None if result is None else result.note,
