@@ -40,6 +40,9 @@ class Config:
     # Signs short-lived HLS URLs; nginx's secure_link checks the same signature in production.
     HLS_SIGNING_KEY: str | None = None
     HLS_TOKEN_TTL_S: int = 300
+    # The embedded HLS route remembers for this long whether a camera's centre is suspended
+    # (one database read per camera and period, not one per segment).
+    HLS_SUSPENSION_CHECK_S: float = 2.0
     # Run the media supervisor inside the embedded server (`python -m app.serve`); production
     # runs it on media nodes (`flask bk media`).
     EMBEDDED_MEDIA: bool = True
@@ -56,6 +59,8 @@ class Config:
     CAMERA_ALERT_ESCALATE_S: int = 600
     # Seconds of video a commissioning probe reads to measure frame rate and keyframe interval.
     PROBE_READ_SECONDS: float = 5.0
+    # Sign-off refuses automatic checklist results older than this: run the checks again.
+    COMMISSIONING_CHECK_MAX_AGE_H: int = 24
     # A viewer's lease keeps the camera's stream running this long after the last watch call.
     WATCH_LEASE_S: int = 90
     INSTANCE_PATH: str = str(BASE_DIR / "instance")

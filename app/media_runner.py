@@ -97,8 +97,10 @@ class MediaRunner:
         self.app.extensions["bk_snapshot"] = pull_snapshot
 
     def _on_event(self, name: str, data: dict[str, Any]) -> None:
-        # A viewer asked to watch: start now rather than at the next reconcile.
-        if name == "camera.watch_requested":
+        # A viewer asked to watch: start now rather than at the next reconcile. A centre was
+        # suspended: stop its parents' streams now (other processes' runners notice within
+        # one reconcile period).
+        if name in ("camera.watch_requested", "centre.suspended"):
             self._wake.set()
 
     def _loop(self) -> None:
@@ -132,11 +134,18 @@ class MediaRunner:
                 for camera, url in camera_service.media_sources(self.node)
             }
             demands = watch_service.stream_demand(set(sources), now)
+            withheld = watch_service.withheld_cameras(set(sources))
             db.session.remove()
         for state in self.supervisor.states():
             if state.running and int(state.camera_id) not in sources:
                 log.info("camera %s is no longer this node's: stopping it", state.camera_id)
                 self.supervisor.stop(state.camera_id)
+        # A suspended centre's cameras keep only the leases still in demand (staff watching):
+        # the parents' ended with the suspension and must not run on in the supervisor until
+        # their ttl, nor a meal window's warm period until the window closes.
+        for camera_id in withheld:
+            keep = {d.key for d in demands if d.camera_id == camera_id and d.viewer}
+            self.supervisor.withhold(str(camera_id), keep)
         for demand in demands:
             source = sources[demand.camera_id]
             if demand.viewer:

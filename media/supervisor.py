@@ -37,7 +37,7 @@ import subprocess
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -216,6 +216,22 @@ class Supervisor:
             if cam is not None and cam.leases.pop(viewer, None) is not None:
                 cam.touched_at = max(cam.touched_at, time.monotonic())
                 cam.wake.set()
+
+    def withhold(self, camera_id: str, keep: Collection[str] = ()) -> None:
+        """Take back every demand on the camera but the viewer leases named in ``keep``:
+        other leases, the warm period and the idle countdown. A stream no kept lease holds
+        stops now (its folder removed), without waiting as ``stop`` does — e.g. a centre
+        whose live view was suspended while staff may go on watching."""
+        with self._lock:
+            cam = self._cameras.get(str(camera_id))
+            if cam is None:
+                return
+            for viewer in [v for v in cam.leases if v not in keep]:
+                del cam.leases[viewer]
+            cam.warm_until = 0.0
+            cam.touched_at = float("-inf")
+            cam.reasons.pop("warm", None)
+            cam.wake.set()
 
     def keep_warm(self, source: CameraSource, until: datetime, reason: str) -> None:
         """Keep the stream running until ``until`` (tz-aware), e.g. a meal window or patrol."""

@@ -322,6 +322,9 @@ RULES: dict[tuple[str, str], Rule] = {
     ("DELETE", "/api/v1/centres/<int:centre_id>/suspension"): Rule(
         {"inspector_in", "admin"}, f"{API}/centres/{{centre_a}}/suspension"
     ),
+    ("GET", "/api/v1/centres/<int:centre_id>/history"): Rule(
+        {"inspector_in", "technician", "admin"}, f"{API}/centres/{{centre_a}}/history"
+    ),
     # --- admin -----------------------------------------------------------------------------
     ("GET", "/api/v1/admin/checklist-standard"): Rule({"admin"}, f"{API}/admin/checklist-standard"),
     ("POST", "/api/v1/admin/checklist-standards"): Rule(
@@ -330,7 +333,14 @@ RULES: dict[tuple[str, str], Rule] = {
         _json(
             version=lambda w: f"matrix-{next(_seq)}",
             title="检查规范",
-            items=[{"code": "signage", "title": "张贴温馨提示", "kind": "manual"}],
+            items=[
+                {
+                    "code": "signage",
+                    "title": "张贴温馨提示",
+                    "kind": "manual",
+                    "rule": {"evidence": "photo"},
+                }
+            ],
         ),
     ),
     ("PUT", "/api/v1/admin/calendar/<int:year>"): Rule(

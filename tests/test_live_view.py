@@ -8,13 +8,14 @@ import dataclasses
 import datetime as dt
 import hashlib
 import io
+import time
 
 import pytest
 from PIL import Image
 from sqlalchemy import select
 
 from app import create_app
-from app.extensions import db
+from app.extensions import db, socketio
 from app.media_runner import MediaRunner
 from app.models import (
     AreaKind,
@@ -26,6 +27,7 @@ from app.models import (
     Notification,
     Snapshot,
 )
+from app.realtime import NAMESPACE
 from app.services import base as events
 from app.services.onboarding import active_standard
 from tests import factories as f
@@ -117,6 +119,84 @@ def test_a_dead_camera_goes_offline_and_comes_back_online(client, kitchen, runne
     assert db.session.get(Camera, camera.id).reconnects_last_hour >= 1
 
 
+def _open_all_day(centre) -> None:
+    centre.meal_windows[0].starts_at = dt.time(0, 0)
+    centre.meal_windows[0].ends_at = dt.time(23, 59, 59)
+    db.session.commit()
+
+
+def _playing(client, url) -> bool:
+    response = client.get(url, buffered=True)
+    return response.status_code == 200 and b"#EXTINF" in response.data
+
+
+def _segments(runner, camera_id: int) -> list[str]:
+    playlist = runner.supervisor.playlist(str(camera_id))
+    try:
+        return [line for line in playlist.read_text().splitlines() if line.endswith(".ts")]
+    except OSError:
+        return []
+
+
+def test_suspending_a_centre_stops_the_stream_its_parents_are_watching(
+    app, client, kitchen, runner
+):
+    """A parent is watching during a meal window (so the room is kept warm too); the
+    inspector suspends the centre: the stream stops within seconds, the parent's app hears
+    why, and a new watch is refused with the reason."""
+    _open_all_day(kitchen["centre"])
+    camera = kitchen["camera"]
+    grant = client.post(f"/api/v1/cameras/{camera.id}/watch", headers=kitchen["parent_h"])
+    assert grant.status_code == 200, grant.get_json()
+    url = grant.get_json()["url"]
+    assert wait_until(lambda: _playing(client, url), timeout=15), "the stream never played"
+    token = kitchen["parent_h"]["Authorization"].removeprefix("Bearer ")
+    parent_app = socketio.test_client(app, namespace=NAMESPACE, auth={"token": token})
+    assert parent_app.is_connected(NAMESPACE)
+
+    suspended = client.post(
+        f"/api/v1/centres/{kitchen['centre'].id}/suspension",
+        json={"reason": "后厨整改期间暂停直播"},
+        headers=kitchen["inspector_h"],
+    )
+    assert suspended.status_code == 200, suspended.get_json()
+
+    # The lease lasts 90 s and the meal window hours: only the suspension stops it now.
+    playlist = runner.supervisor.playlist(str(camera.id))
+    assert wait_until(lambda: not playlist.exists(), timeout=8), "the stream kept running"
+    assert not runner.supervisor.state(str(camera.id)).running
+    assert client.get(url).status_code in (403, 404)
+    again = client.post(f"/api/v1/cameras/{camera.id}/watch", headers=kitchen["parent_h"])
+    assert again.status_code == 403
+    assert again.get_json()["message"] == "该机构直播已暂停：后厨整改期间暂停直播"
+    heard = [m for m in parent_app.get_received(NAMESPACE) if m["name"] == "centre.suspended"]
+    assert [m["args"][0]["reason"] for m in heard] == ["后厨整改期间暂停直播"]
+    time.sleep(1.5)  # a reconcile or more later, nothing has started it again
+    assert not playlist.exists()
+
+
+def test_an_inspector_watching_a_suspended_centre_keeps_the_stream(client, kitchen, runner):
+    _open_all_day(kitchen["centre"])
+    camera = kitchen["camera"]
+    parent = client.post(f"/api/v1/cameras/{camera.id}/watch", headers=kitchen["parent_h"])
+    assert parent.status_code == 200  # two leases on one stream until the suspension
+    url = client.post(
+        f"/api/v1/cameras/{camera.id}/watch", headers=kitchen["inspector_h"]
+    ).get_json()["url"]
+    assert wait_until(lambda: _playing(client, url), timeout=15), "the stream never played"
+    client.post(
+        f"/api/v1/centres/{kitchen['centre'].id}/suspension",
+        json={"reason": "整改"},
+        headers=kitchen["inspector_h"],
+    )
+    before = _segments(runner, camera.id)
+    assert wait_until(lambda: _segments(runner, camera.id)[-1:] != before[-1:], timeout=8)
+    assert runner.supervisor.state(str(camera.id)).viewers == 1  # the inspector's lease only
+    assert _playing(client, url)
+    refused = client.post(f"/api/v1/cameras/{camera.id}/watch", headers=kitchen["parent_h"])
+    assert refused.status_code == 403
+
+
 def test_a_snapshot_is_stored_with_its_hash_and_served_to_staff(client, kitchen):
     camera = kitchen["camera"]
     response = client.post(
@@ -205,8 +285,9 @@ def test_automatic_checks_pass_on_a_720p_camera_with_a_1s_gop(quick_probe_app, s
     results = _automatic(quick_probe_app.test_client(), centre, technician)
     probed = db.session.scalars(select(Camera).where(Camera.centre_id == centre.id)).all()
     why = {"camera running": feed.running, "probes": [c.probe for c in probed]}
+    # What the probes measure; the rooms' coverage and "online for 10 minutes" also need the
+    # cameras' status, which only a running stream gives (see the go-live test below).
     for code in (
-        "area_coverage",
         "stream_reachable",
         "codec_h264",
         "resolution",
@@ -269,12 +350,26 @@ def test_a_live_centre_whose_camera_is_gone_gets_one_finding_a_day(quick_probe_a
     assert set(told) == {operator.id}
 
 
-def test_a_centre_goes_live_when_every_required_item_passes(quick_probe_app, start_fakecam):
+def test_a_centre_goes_live_when_every_required_item_passes(quick_probe_app, start_fakecam, runner):
     feed = start_fakecam(width=1280, height=720, fps=25, gop=25)
     centre, technician = _commissioning_centre(feed.url)
     client = quick_probe_app.test_client()
     headers = f.login(client, technician.username)
-    _automatic(client, centre, technician)
+    # Not yet: no stream has been pulled, so no room has an online camera.
+    first = _automatic(client, centre, technician)
+    assert (first["area_coverage"], first["online_recent"]) == (False, False)
+    # The technician watches each room's picture: the media runner pulls the streams and the
+    # cameras come online; then ten minutes and more pass.
+    cameras = db.session.scalars(select(Camera).where(Camera.centre_id == centre.id)).all()
+    for camera in cameras:
+        watched = client.post(f"/api/v1/cameras/{camera.id}/watch", headers=headers)
+        assert watched.status_code == 200, watched.get_json()
+    for camera in cameras:
+        assert wait_until(lambda c=camera: _camera_status(c.id) is CameraStatus.ONLINE, 20)
+    for camera in db.session.scalars(select(Camera).where(Camera.centre_id == centre.id)):
+        camera.status_changed_at -= dt.timedelta(minutes=11)
+    db.session.commit()
+    assert all(_automatic(client, centre, technician).values())
     checklist = client.get(f"/api/v1/centres/{centre.id}/checklist", headers=headers).get_json()
     photo = io.BytesIO()
     Image.new("RGB", (64, 48), "white").save(photo, "JPEG")

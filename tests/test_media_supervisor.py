@@ -167,6 +167,32 @@ def test_keep_warm_runs_the_stream_until_the_window_ends(supervisor: Supervisor)
     assert wait_until(lambda: not supervisor.state("sim1").running, timeout=3)
 
 
+def test_withholding_keeps_only_the_named_leases_and_stops_at_once_without_them(
+    hls_root: Path, status_log: StatusLog
+) -> None:
+    # A long idle timeout: a stream stopped within it was stopped by the withholding.
+    sup = make_supervisor(hls_root, status_log, idle_timeout=30.0)
+    try:
+        source = CameraSource("sim1", "sim://kitchen")
+        sup.keep_warm(source, datetime.now(UTC) + timedelta(hours=1), reason="lunch window")
+        sup.watch(source, viewer="parent-1")
+        sup.watch(source, viewer="inspector-1")
+        assert sup.wait_for_status("sim1", Status.ONLINE, timeout=8)
+
+        sup.withhold("sim1", keep={"inspector-1"})
+        state = sup.state("sim1")
+        assert (state.viewers, state.warm_until, state.running) == (1, None, True)
+        time.sleep(1.0)  # two watchdog ticks: still wanted by the inspector
+        assert sup.state("sim1").running
+
+        sup.withhold("sim1")
+        assert wait_until(lambda: not sup.state("sim1").running, timeout=5)
+        assert not sup.hls_dir("sim1").exists()
+        sup.withhold("unknown")  # a camera it never ran: nothing to take back
+    finally:
+        sup.shutdown()
+
+
 def test_simulated_camera_produces_a_playlist(supervisor: Supervisor) -> None:
     supervisor.ensure_running(CameraSource("sim1", "sim://kitchen"), "demo", for_seconds=30)
 

@@ -225,3 +225,37 @@ def test_path_traversal_is_refused(client, world, stream_files, path):
     response = client.get(url.replace("index.m3u8", path))
     assert response.status_code == 404
     assert b"not for you" not in response.data
+
+
+def _suspend(client, world, reason="后厨整改期间暂停直播"):
+    response = client.post(
+        f"/api/v1/centres/{world['a'].id}/suspension",
+        json={"reason": reason},
+        headers=world["h"]["inspector"],
+    )
+    assert response.status_code == 200, response.get_json()
+
+
+def test_a_parents_url_stops_playing_the_moment_the_centre_is_suspended(
+    client, world, stream_files
+):
+    url = post_watch(client, world, "parent", "a_cooking").get_json()["url"]
+    assert client.get(url, buffered=True).status_code == 200  # remembered as not suspended
+    _suspend(client, world)
+    for name in ("index.m3u8", "seg_1.ts"):
+        refused = client.get(url.replace("index.m3u8", name))
+        assert refused.status_code == 403
+        assert refused.get_json()["message"] == "该机构直播已暂停：后厨整改期间暂停直播"
+        assert refused.get_json()["reason"] == "centre_suspended"
+    client.delete(f"/api/v1/centres/{world['a'].id}/suspension", headers=world["h"]["inspector"])
+    assert client.get(url, buffered=True).status_code == 200
+
+
+def test_staff_go_on_watching_a_suspended_centre(client, world, stream_files):
+    parent_url = post_watch(client, world, "parent", "a_cooking").get_json()["url"]
+    _suspend(client, world)
+    assert client.get(parent_url).status_code == 403  # remembered now as suspended
+    url = post_watch(client, world, "inspector", "a_cooking").get_json()["url"]
+    playlist = client.get(url, buffered=True)
+    assert playlist.status_code == 200
+    assert playlist.get_data(as_text=True) == PLAYLIST

@@ -11,7 +11,7 @@ from werkzeug.utils import send_from_directory
 from werkzeug.wsgi import FileWrapper
 
 from app.errors import Forbidden, NotFound
-from app.services.watch import HLS_FILE_RE, check_token
+from app.services.watch import HLS_FILE_RE, check_token, suspended_stream_refusal
 
 bp = Blueprint("hls", __name__)
 
@@ -36,6 +36,9 @@ def hls_file(token: str, camera_id: int, filename: str):
         raise Forbidden("播放地址无效", reason=refusal)
     if not HLS_FILE_RE.fullmatch(filename):
         raise NotFound("找不到该文件")
+    suspended = suspended_stream_refusal(camera_id)
+    if suspended is not None:
+        raise suspended
     folder = Path(current_app.config["HLS_ROOT"]) / str(camera_id)
     if not (folder / filename).is_file():
         raise NotFound("直播尚未就绪，请稍候", reason="stream_starting")

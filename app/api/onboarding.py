@@ -13,6 +13,7 @@ from app.api.schemas import (
     CameraChangeIn,
     CameraIn,
     CameraSetupOut,
+    CentreHistoryOut,
     RowId,
     StrictSchema,
     Text,
@@ -29,6 +30,13 @@ blp = Blueprint("onboarding", __name__, description="机构入驻、安装调试
 class InviteIn(StrictSchema):
     name = Text(required=True, validate=validate.Length(min=1, max=128))
     district_id = RowId(required=True)
+    agency_id = RowId(
+        load_default=None,
+        metadata={
+            "description": "发出倡议的监管部门：监管人员只能是本单位；"
+            "管理员不填时取该区的市场监管部门"
+        },
+    )
     address = Text(load_default="", validate=validate.Length(max=255))
     letter = Text(load_default="", validate=validate.Length(max=8000))
 
@@ -48,11 +56,27 @@ class CentreStateOut(Schema):
 @auth_required(Role.INSPECTOR, Role.ADMIN)
 @blp.arguments(InviteIn)
 @blp.response(201, CentreStateOut)
+@blp.alt_response(422, response="Unprocessable")
 def invite(body: dict):
     """Send a centre the invitation letter (倡议书); it starts as 已发倡议."""
     return onboarding.invite_centre(
-        current_user(), body["name"], body["district_id"], body["address"], body["letter"]
+        current_user(),
+        body["name"],
+        body["district_id"],
+        body["address"],
+        body["letter"],
+        body["agency_id"],
     )
+
+
+@blp.get("/centres/<int:centre_id>/history")
+@auth_required(Role.INSPECTOR, Role.TECHNICIAN, Role.ADMIN)
+@blp.response(200, CentreHistoryOut)
+@blp.alt_response(404, response="NotFound")
+def centre_history(centre_id: int):
+    """The centre's invitation (agency, sent when and by whom, accepted when) and its status
+    history (who, when, from, to, why)."""
+    return onboarding.centre_history(current_user(), centre_id)
 
 
 @blp.post("/centres/<int:centre_id>/installation")

@@ -76,6 +76,9 @@ class ErrorSchema(Schema):
     current_status = fields.String(metadata={"description": "对象当前的状态（409 时）"})
     retry_after = fields.Integer(metadata={"description": "多少秒后可以重试（429 时）"})
     blocking = fields.List(fields.String(), metadata={"description": "尚未通过的必检项"})
+    stale = fields.List(
+        fields.String(), metadata={"description": "自动检测结果已过期、须重新检测的必检项"}
+    )
     patrol_id = fields.Integer(metadata={"description": "进行中的巡查（409 时）"})
 
 
@@ -345,6 +348,42 @@ class NoticeDetailOut(NoticeOut):
     history = fields.List(fields.Nested(NoticeEventOut))
     responses = fields.List(fields.Nested(NoticeResponseOut))
     follow_ups = fields.List(fields.Nested(FollowUpOut))
+
+
+class PersonOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    role = fields.String()
+
+
+class CentreInvitationOut(Schema):
+    agency_id = fields.Integer()
+    agency_name = fields.String()
+    agency_kind = fields.String(metadata={"description": "market_regulation 或 education"})
+    sent_at = fields.DateTime()
+    sent_by = fields.Nested(PersonOut, allow_none=True)
+    accepted_at = fields.DateTime(
+        allow_none=True, metadata={"description": "机构接受倡议、开始安装的时间"}
+    )
+    letter = fields.String(metadata={"description": "倡议书正文"})
+
+
+class CentreStatusChangeOut(Schema):
+    at = fields.DateTime()
+    from_status = fields.String(allow_none=True)
+    from_label = fields.String(allow_none=True)
+    to_status = fields.String()
+    to_label = fields.String()
+    actor = fields.Nested(PersonOut, allow_none=True)
+    reason = fields.String(allow_none=True)
+
+
+class CentreHistoryOut(Schema):
+    centre_id = fields.Integer()
+    status = fields.String()
+    status_label = fields.String()
+    invitation = fields.Nested(CentreInvitationOut, allow_none=True)
+    history = fields.List(fields.Nested(CentreStatusChangeOut))
 
 
 class WatchOut(Schema):

@@ -48,6 +48,10 @@ class LiveNamespace(Namespace):
             join_room(room)
 
 
+# A centre's lifecycle events its parents hear: the live view stopped (with the reason they
+# are shown) or is back.
+PARENT_CENTRE_EVENTS = frozenset({"centre.suspended", "centre.live"})
+
 # Keys that say who a parent is: they address the parent's own room and reach nobody else
 # (a concern's reporter stays unknown to the centre's staff, and may have asked to be anonymous).
 PERSONAL_KEYS = ("parent_id",)
@@ -56,7 +60,8 @@ PERSONAL_KEYS = ("parent_id",)
 def target_rooms(name: str, data: dict[str, Any]) -> list[str]:
     """Who hears an event: staff of the centre and its regulators (`agency_id`, or `agency_ids`
     when several agencies cover the centre); parents only what they may see (camera status and
-    snapshots of their centres); the recipient of a personal event."""
+    snapshots of their centres, and their centre's live view being suspended or back); the
+    recipient of a personal event."""
     rooms: list[str] = ["admin"]
     centre_id, agency_id = data.get("centre_id"), data.get("agency_id")
     if name.startswith(("notice.", "patrol.", "concern.", "centre.", "camera.", "snapshot.")):
@@ -65,7 +70,9 @@ def target_rooms(name: str, data: dict[str, Any]) -> list[str]:
         agency_ids = [agency_id] if agency_id is not None else []
         agency_ids += [a for a in data.get("agency_ids") or () if a not in agency_ids]
         rooms.extend(f"agency:{a}" for a in agency_ids)
-    if name.startswith(("camera.status", "snapshot.created")) and centre_id is not None:
+    if centre_id is not None and (
+        name.startswith(("camera.status", "snapshot.created")) or name in PARENT_CENTRE_EVENTS
+    ):
         rooms.append(f"centre:{centre_id}:parents")
     if data.get("parent_id") is not None:
         rooms.append(f"user:{data['parent_id']}")

@@ -14,12 +14,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import select
 
 from app.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.extensions import db
 from app.models import (
     Agency,
+    AgencyKind,
     AreaKind,
     Camera,
     CameraStatus,
@@ -41,7 +43,8 @@ from app.models import (
 from app.services import audit, outbox, uploads
 from app.services.base import publish, transaction
 from app.services.cameras import stream_url
-from app.services.scope import Access, require_centre
+from app.services.scope import Access, regulators_of, regulators_of_district, require_centre
+from app.services.watch import end_parent_leases, forget_suspension
 
 S = CentreStatus
 ROOMS = {
@@ -79,7 +82,7 @@ DEFAULT_STANDARD_VERSION = "2026.1"
 DEFAULT_ITEMS: list[dict[str, Any]] = [
     {
         "code": "area_coverage",
-        "title": "备餐间、储存间、操作间、清洗间均安装摄像头",
+        "title": "备餐间、储存间、操作间、清洗间均有在线摄像头",
         "kind": ChecklistItemKind.AUTOMATIC,
         "rule": {"areas": [k.value for k in ROOMS]},
     },
@@ -115,10 +118,9 @@ DEFAULT_ITEMS: list[dict[str, Any]] = [
     },
     {
         "code": "online_recent",
-        "title": "摄像头持续在线",
+        "title": "摄像头持续在线（最近 10 分钟）",
         "kind": ChecklistItemKind.AUTOMATIC,
         "rule": {"minutes": 10},
-        "required": False,
     },
     {
         "code": "signage_photo",
@@ -136,7 +138,7 @@ DEFAULT_ITEMS: list[dict[str, Any]] = [
         "code": "staff_informed",
         "title": "从业人员知悉拍摄（上传签字确认）",
         "kind": ChecklistItemKind.MANUAL,
-        "rule": {"evidence": "photo"},
+        "rule": {"evidence": "statement"},
     },
     {
         "code": "network_line",
@@ -146,6 +148,14 @@ DEFAULT_ITEMS: list[dict[str, Any]] = [
         "required": False,
     },
 ]
+
+# What a manual item's evidence is (its rule's "evidence"), and how the technician is asked
+# for it. A signed statement is uploaded as a photo of the signed page.
+EVIDENCE = {
+    "photo": "照片",
+    "statement": "签字确认书照片",
+    "note": "文字说明",
+}
 
 # The media probe, as the app wires it: url → dict (see media/probe.py). Injected so this
 # module runs without ffmpeg in its unit tests of lifecycle rules.
@@ -208,6 +218,15 @@ def publish_standard(
             raise Unprocessable(f"检查项编码重复：{item['code']}", field="items")
         seen.add(item["code"])
         if item["kind"] is not ChecklistItemKind.AUTOMATIC:
+            # A manual item passes on the evidence the technician uploads, so it must say
+            # which: without it the item would pass on an empty submission.
+            rule = item.get("rule") or {}
+            if rule.get("evidence") not in EVIDENCE or set(rule) != {"evidence"}:
+                kinds = "、".join(f"{key}（{label}）" for key, label in EVIDENCE.items())
+                raise Unprocessable(
+                    f"人工检查项 {item['code']} 须注明佐证材料 evidence：{kinds}", field="items"
+                )
+            item["rule"] = {"evidence": rule["evidence"]}
             continue
         default = known.get(item["code"])
         if default is None:
@@ -253,17 +272,25 @@ def publish_standard(
 
 
 def invite_centre(
-    actor: User, name: str, district_id: int, address: str = "", letter: str = ""
+    actor: User,
+    name: str,
+    district_id: int,
+    address: str = "",
+    letter: str = "",
+    agency_id: int | None = None,
 ) -> Centre:
-    """An agency sends a centre the invitation letter (倡议书): the centre starts `invited`."""
+    """An agency sends a centre the invitation letter (倡议书): the centre starts `invited`.
+    An inspector sends it in their agency's name; an admin names the agency, or it is the
+    district's nearest market regulation bureau (the one leading the rollout), else its
+    nearest regulator of any kind. Every invitation records the agency that sent it."""
     if actor.role not in (Role.INSPECTOR, Role.ADMIN):
         raise Forbidden("只有监管部门可以发出倡议", reason="role")
     if not name.strip():
         raise Unprocessable("请填写机构名称", field="name")
     if db.session.get(District, district_id) is None:
         raise Unprocessable("找不到该行政区", field="district_id")
+    agency = _inviting_agency(actor, district_id, agency_id)
     with transaction():
-        agency = db.session.get(Agency, actor.agency_id) if actor.agency_id else None
         centre = Centre(
             name=name.strip(), district_id=district_id, address=address.strip(), status=S.INVITED
         )
@@ -273,24 +300,49 @@ def invite_centre(
             require_centre(actor, centre.id, Access.REGULATE)  # district in jurisdiction
         for kind, room in ROOMS.items():
             db.session.add(KitchenArea(centre_id=centre.id, kind=kind, name=room))
-        if agency is not None:
-            db.session.add(
-                CentreInvitation(centre_id=centre.id, agency_id=agency.id, letter=letter)
-            )
+        db.session.add(CentreInvitation(centre_id=centre.id, agency_id=agency.id, letter=letter))
         db.session.add(
             CentreStatusChange(
                 centre_id=centre.id,
                 from_status=None,
                 to_status=S.INVITED,
                 actor_id=actor.id,
-                reason="发出倡议书",
+                reason=f"{agency.name}发出倡议书",
             )
         )
-        publish("centre.invited", centre_id=centre.id, agency_id=actor.agency_id)
+        publish("centre.invited", centre_id=centre.id, agency_id=agency.id)
     return centre
 
 
-def _move(centre: Centre, action: str, actor: User, reason: str | None) -> None:
+def _inviting_agency(actor: User, district_id: int, agency_id: int | None) -> Agency:
+    if actor.role is Role.INSPECTOR:
+        if agency_id is not None and agency_id != actor.agency_id:
+            raise Unprocessable("只能以本单位的名义发出倡议", field="agency_id")
+        agency = db.session.get(Agency, actor.agency_id)
+        assert agency is not None  # an inspector belongs to an agency (a table constraint)
+        return agency
+    covering = regulators_of_district(district_id)
+    if agency_id is not None:
+        agency = db.session.get(Agency, agency_id)
+        if agency is None:
+            raise Unprocessable("找不到该监管部门", field="agency_id")
+        if agency not in covering:
+            raise Unprocessable(f"该行政区不在{agency.name}的辖区内", field="agency_id")
+        return agency
+    chosen = next(
+        (a for a in covering if a.kind is AgencyKind.MARKET_REGULATION),
+        covering[0] if covering else None,
+    )
+    if chosen is None:
+        raise Unprocessable(
+            "该行政区尚无监管部门，请先设立监管部门或指定发出倡议的部门", field="agency_id"
+        )
+    return chosen
+
+
+def _move(centre: Centre, action: str, actor: User, why: str | None, **event: Any) -> None:
+    """One lifecycle step: checked, stamped in the history and published (with `event`'s
+    extra keys)."""
     sources, target, roles = LIFECYCLE[action]
     if actor.role not in roles:
         raise Forbidden("您的角色不能执行此操作", reason="role")
@@ -307,12 +359,18 @@ def _move(centre: Centre, action: str, actor: User, reason: str | None) -> None:
             from_status=centre.status,
             to_status=target,
             actor_id=actor.id,
-            reason=reason,
+            reason=why,
         )
     )
     centre.status = target
     centre.status_changed_at = utcnow()
-    publish(f"centre.{target.value}", centre_id=centre.id, status=target.value)
+    publish(
+        f"centre.{target.value}",
+        centre_id=centre.id,
+        status=target.value,
+        agency_ids=[a.id for a in regulators_of(centre)],
+        **event,
+    )
 
 
 def _centre_for_update(centre_id: int) -> Centre:
@@ -348,12 +406,19 @@ def start_commissioning(technician: User, centre_id: int) -> Commissioning:
 
 
 def suspend(inspector: User, centre_id: int, reason: str) -> Centre:
-    if not reason.strip():
+    """Stop parents' live view of a live centre, with the reason they are shown. New watch
+    requests are refused (app.services.watch), parents' running leases end now so the media
+    runner stops the streams nobody else is watching, the event reaches the parents'
+    centre room, and the signed HLS route refuses the centre's files (see
+    watch.suspended_stream_refusal for the window left when staff keep watching)."""
+    reason = reason.strip()
+    if not reason:
         raise Unprocessable("请填写暂停原因（将展示给家长）", field="reason")
     with transaction():
         centre = _centre_for_update(centre_id)
-        _move(centre, "suspend", inspector, reason.strip())
-        centre.suspension_reason = reason.strip()
+        _move(centre, "suspend", inspector, reason, reason=reason)
+        centre.suspension_reason = reason
+        end_parent_leases(centre.id, centre.status_changed_at)
         for operator in outbox.operators_of(centre.id):
             outbox.notify_user(
                 operator,
@@ -361,6 +426,7 @@ def suspend(inspector: User, centre_id: int, reason: str) -> Centre:
                 f"centre.suspended:{centre.id}:{centre.status_changed_at.isoformat()}",
                 {"centre_id": centre.id, "reason": centre.suspension_reason},
             )
+    forget_suspension(centre_id)
     return centre
 
 
@@ -369,7 +435,65 @@ def reinstate(inspector: User, centre_id: int, reason: str = "") -> Centre:
         centre = _centre_for_update(centre_id)
         _move(centre, "reinstate", inspector, reason.strip() or "恢复直播")
         centre.suspension_reason = None
+    forget_suspension(centre_id)
     return centre
+
+
+def centre_history(user: User, centre_id: int) -> dict[str, Any]:
+    """The centre's invitation (which agency sent it, when and by whom, when it was accepted)
+    and its lifecycle history (who moved it from which status to which, when and why), for
+    the staff who regulate, install or administer it."""
+    if user.role not in (Role.INSPECTOR, Role.TECHNICIAN, Role.ADMIN):
+        raise Forbidden("您的角色不能查看机构的入驻记录", reason="role")
+    centre = require_centre(user, centre_id, Access.READ)
+    changes = db.session.execute(
+        select(CentreStatusChange, User)
+        .outerjoin(User, User.id == CentreStatusChange.actor_id)
+        .where(CentreStatusChange.centre_id == centre.id)
+        .order_by(CentreStatusChange.at, CentreStatusChange.id)
+    ).all()
+    history = [
+        {
+            "at": change.at,
+            "from_status": change.from_status.value if change.from_status else None,
+            "from_label": STATUS_LABELS[change.from_status] if change.from_status else None,
+            "to_status": change.to_status.value,
+            "to_label": STATUS_LABELS[change.to_status],
+            "actor": _person(actor),
+            "reason": change.reason,
+        }
+        for change, actor in changes
+    ]
+    invitation = db.session.scalar(
+        select(CentreInvitation)
+        .where(CentreInvitation.centre_id == centre.id)
+        .order_by(CentreInvitation.id)
+        .limit(1)
+    )
+    sent_by = next((step["actor"] for step in history if step["from_status"] is None), None)
+    return {
+        "centre_id": centre.id,
+        "status": centre.status.value,
+        "status_label": STATUS_LABELS[centre.status],
+        "invitation": None
+        if invitation is None
+        else {
+            "agency_id": invitation.agency_id,
+            "agency_name": invitation.agency.name,
+            "agency_kind": invitation.agency.kind.value,
+            "sent_at": invitation.sent_at,
+            "sent_by": sent_by,
+            "accepted_at": invitation.accepted_at,
+            "letter": invitation.letter,
+        },
+        "history": history,
+    }
+
+
+def _person(user: User | None) -> dict[str, Any] | None:
+    if user is None:
+        return None
+    return {"id": user.id, "name": user.display_name, "role": user.role.value}
 
 
 # --- the checklist -----------------------------------------------------------------------------
@@ -404,6 +528,10 @@ def checklist(user: User, centre_id: int) -> dict[str, Any]:
                 "title": item.title,
                 "kind": item.kind.value,
                 "required": item.required,
+                # What a manual item asks for (photo / statement / note; see EVIDENCE).
+                "evidence": (item.rule or {}).get("evidence", "photo")
+                if item.kind is ChecklistItemKind.MANUAL
+                else None,
                 "passed": None if result is None else result.passed,
                 "detail": None if result is None else result.detail,
                 "note": None if result is None else result.note,
@@ -449,9 +577,16 @@ def _set_result(
 
 
 def evaluate_automatic(
-    item: ChecklistItem, cameras: list[Camera], probes: dict[int, dict[str, Any]], now: dt.datetime
+    item: ChecklistItem,
+    cameras: list[Camera],
+    probes: dict[int, dict[str, Any]],
+    now: dt.datetime,
+    judge_status: bool = True,
 ) -> ItemOutcome:
-    """Judge one automatic item from the centre's cameras and their probes."""
+    """Judge one automatic item from the centre's cameras and their probes. `judge_status`:
+    whether the cameras' status counts (a room is covered only by an online camera; cameras
+    online for the last N minutes). Commissioning judges it; the live re-check leaves it to
+    the camera alerts, which follow status changes as they happen."""
     rule = item.rule or {}
     per_camera: dict[str, Any] = {}
 
@@ -464,9 +599,18 @@ def evaluate_automatic(
         return ItemOutcome(ok, {"cameras": per_camera} if cameras else {"error": "没有摄像头"})
 
     if item.code == "area_coverage":
-        covered = {c.area.kind.value for c in cameras if c.is_enabled}
-        missing = [ROOMS[AreaKind(a)] for a in rule.get("areas", []) if a not in covered]
-        return ItemOutcome(not missing, {"missing": missing})
+        installed = {c.area.kind.value for c in cameras if c.is_enabled}
+        online = {
+            c.area.kind.value
+            for c in cameras
+            if c.is_enabled and (c.status is CameraStatus.ONLINE or not judge_status)
+        }
+        rooms = rule.get("areas", [])
+        missing = [ROOMS[AreaKind(a)] for a in rooms if a not in installed]
+        not_online = [ROOMS[AreaKind(a)] for a in rooms if a in installed and a not in online]
+        return ItemOutcome(
+            not missing and not not_online, {"missing": missing, "not_online": not_online}
+        )
     if item.code == "stream_reachable":
         return each(lambda p: (bool(p.get("reachable")), p.get("error")))
     if item.code == "codec_h264":
@@ -572,7 +716,8 @@ def run_automatic_checks(
 def record_manual(
     technician: User, centre_id: int, item_id: int, note: str, photos: list[uploads.Photo]
 ) -> dict[str, Any]:
-    """Evidence for a manual item: a photo (signage, angle, signed statement) or a note."""
+    """Evidence for a manual item, the kind its rule names: a photo (signage, angle), a photo
+    of a signed statement, or a note."""
     checked = uploads.check_photos(photos, 5)
     with transaction():
         centre = _centre_for_update(centre_id)
@@ -587,15 +732,17 @@ def record_manual(
             raise NotFound("找不到该检查项")
         if item.kind is not ChecklistItemKind.MANUAL:
             raise Unprocessable("自动检查项由系统检测，不能手工填写", field="item_id")
-        evidence = (item.rule or {}).get("evidence", "photo")
-        if evidence == "photo" and not checked:
-            raise Unprocessable(f"“{item.title}”需要上传照片", field="photos")
+        evidence = (item.rule or {}).get("evidence")
+        if evidence not in EVIDENCE:
+            evidence = "photo"  # an item of a standard published before evidence was required
+        if evidence in ("photo", "statement") and not checked:
+            raise Unprocessable(f"“{item.title}”需要上传{EVIDENCE[evidence]}", field="photos")
         if evidence == "note" and not note.strip():
-            raise Unprocessable(f"“{item.title}”需要填写说明", field="note")
+            raise Unprocessable(f"“{item.title}”需要填写{EVIDENCE[evidence]}", field="note")
         result = _set_result(
             commissioning,
             item,
-            ItemOutcome(True, {"photos": len(checked)}),
+            ItemOutcome(True, {"evidence": evidence, "photos": len(checked)}),
             technician,
             note.strip(),
         )
@@ -604,9 +751,12 @@ def record_manual(
     return checklist(technician, centre_id)
 
 
-def sign_off(technician: User, centre_id: int) -> Centre:
+def sign_off(technician: User, centre_id: int, now: dt.datetime | None = None) -> Centre:
     """The technician signs the checklist; the centre goes live only if every required item
-    has passed."""
+    has passed, and the automatic ones recently (COMMISSIONING_CHECK_MAX_AGE_H): a camera
+    that passed last week may be unplugged today."""
+    now = now or utcnow()
+    max_age = dt.timedelta(hours=current_app.config["COMMISSIONING_CHECK_MAX_AGE_H"])
     with transaction():
         centre = _centre_for_update(centre_id)
         state = checklist(technician, centre.id)
@@ -616,9 +766,23 @@ def sign_off(technician: User, centre_id: int) -> Centre:
                 current_status=centre.status.value,
                 blocking=state["blocking"],
             )
-        _move(centre, "go_live", technician, "逐项检查通过，签字验收")
         commissioning = db.session.get(Commissioning, state["commissioning_id"])
         assert commissioning is not None
+        stale = [
+            result.item.title
+            for result in sorted(commissioning.results, key=lambda r: r.item.position)
+            if result.item.kind is ChecklistItemKind.AUTOMATIC
+            and result.item.required
+            and result.checked_at < now - max_age
+        ]
+        if stale:
+            hours = current_app.config["COMMISSIONING_CHECK_MAX_AGE_H"]
+            raise Conflict(
+                f"自动检测结果已超过 {hours} 小时，请重新运行自动检测后再签字：" + "、".join(stale),
+                current_status=centre.status.value,
+                stale=stale,
+            )
+        _move(centre, "go_live", technician, "逐项检查通过，签字验收")
         commissioning.signed_off_at = utcnow()
         commissioning.signed_off_by_id = technician.id
     return centre
@@ -659,7 +823,8 @@ def recheck_live(prober: Prober, now: dt.datetime | None = None) -> list[int]:
             for item in standard.items
             if item.kind is ChecklistItemKind.AUTOMATIC
             and item.required
-            and not evaluate_automatic(item, cameras, probes, now).passed
+            and item.code != "online_recent"
+            and not evaluate_automatic(item, cameras, probes, now, judge_status=False).passed
         ]
         db.session.rollback()
         if not failing:

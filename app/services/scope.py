@@ -49,17 +49,22 @@ def jurisdiction_district_ids(agency: Agency) -> list[int]:
 def regulators_of(centre: Centre) -> list[Agency]:
     """The agencies whose jurisdiction covers the centre: those of its district and of every
     district above it."""
+    return sorted(regulators_of_district(centre.district_id), key=lambda a: a.id)
+
+
+def regulators_of_district(district_id: int) -> list[Agency]:
+    """The agencies whose jurisdiction covers a district, nearest first: the district's own,
+    then its parent's, and so on up."""
     districts: list[int] = []
-    district_id: int | None = centre.district_id
-    while district_id is not None and district_id not in districts:
-        districts.append(district_id)
-        district = db.session.get(District, district_id)
-        district_id = district.parent_id if district else None
-    return list(
-        db.session.scalars(
-            select(Agency).where(Agency.district_id.in_(districts)).order_by(Agency.id)
-        )
+    current: int | None = district_id
+    while current is not None and current not in districts:
+        districts.append(current)
+        district = db.session.get(District, current)
+        current = district.parent_id if district else None
+    agencies = db.session.scalars(
+        select(Agency).where(Agency.district_id.in_(districts)).order_by(Agency.id)
     )
+    return sorted(agencies, key=lambda a: districts.index(a.district_id))
 
 
 def visible_centre_ids(user: User) -> Select[tuple[int]] | None:

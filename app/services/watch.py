@@ -14,11 +14,12 @@ import base64
 import hashlib
 import hmac
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 
 from app.errors import Forbidden, NotFound
 from app.extensions import db
@@ -42,6 +43,8 @@ from app.services.scope import Access, require_centre
 TOKEN_RE = re.compile(r"(?P<expires>[0-9]{10})-(?P<signature>[A-Za-z0-9_-]{22})")
 # What the HLS folder may serve: the playlist and ffmpeg's segment files, nothing else.
 HLS_FILE_RE = re.compile(r"index\.m3u8|[A-Za-z0-9_-]{1,64}\.(?:ts|m4s|mp4)")
+# What a parent is told when a suspension has no reason on record.
+SUSPENDED_TEXT = "监管部门已暂停该机构的直播"
 
 
 @dataclass(frozen=True)
@@ -114,7 +117,7 @@ def _viewing_refusal(
         return None
     centre = camera.centre
     if centre.status is CentreStatus.SUSPENDED:
-        reason = centre.suspension_reason or "监管部门已暂停该机构的直播"
+        reason = centre.suspension_reason or SUSPENDED_TEXT
         return Forbidden(f"该机构直播已暂停：{reason}", reason="centre_suspended")
     if centre.status is not CentreStatus.LIVE:
         return Forbidden("该机构的明厨亮灶尚未开通", reason="centre_not_live")
@@ -191,6 +194,10 @@ def start_watch(
             centre_id=camera.centre_id,
             until=lease_until.isoformat(),
         )
+    if user.role is not Role.PARENT:
+        # Staff may watch a suspended centre: their playlist must not meet a refusal cached
+        # before their lease existed.
+        _forget_cameras({camera.id})
     expires = int(now.timestamp()) + cfg["HLS_TOKEN_TTL_S"]
     token = token_for(camera.id, expires, cfg["HLS_SIGNING_KEY"])
     return WatchGrant(
@@ -229,15 +236,21 @@ def stream_demand(camera_ids: set[int], now: datetime | None = None) -> list[Str
     from a running stream); every room of a centre under an open patrol."""
     now = now or utcnow()
     demands: list[StreamDemand] = []
-    for session in db.session.scalars(
-        select(WatchSession).where(
-            WatchSession.ended_at >= now, WatchSession.camera_id.in_(camera_ids)
+    leases = db.session.execute(
+        select(WatchSession.id, WatchSession.camera_id, WatchSession.ended_at)
+        .join(User, User.id == WatchSession.user_id)
+        .join(Camera, Camera.id == WatchSession.camera_id)
+        .join(Centre, Centre.id == Camera.centre_id)
+        .where(
+            WatchSession.ended_at >= now,
+            WatchSession.camera_id.in_(camera_ids),
+            # A parent's lease counts only while the centre is live: one taken in the instant
+            # before a suspension committed must not keep the stream running.
+            or_(User.role != Role.PARENT, Centre.status == CentreStatus.LIVE),
         )
-    ):
-        assert session.ended_at is not None
-        demands.append(
-            StreamDemand(session.camera_id, f"watch:{session.id}", session.ended_at, True)
-        )
+    )
+    for session_id, camera_id, ended_at in leases:
+        demands.append(StreamDemand(camera_id, f"watch:{session_id}", ended_at, True))
     cameras = list(db.session.scalars(select(Camera).where(Camera.id.in_(camera_ids))))
     for camera in cameras:
         centre = camera.centre
@@ -253,6 +266,109 @@ def stream_demand(camera_ids: set[int], now: datetime | None = None) -> list[Str
         )
     )
     for camera in cameras:
-        if camera.centre_id in patrolled:
+        # A suspended centre is never kept warm: its streams run only while staff watch.
+        if camera.centre_id in patrolled and camera.centre.status is not CentreStatus.SUSPENDED:
             demands.append(StreamDemand(camera.id, "patrol", now + PATROL_WARM, False))
     return demands
+
+
+def withheld_cameras(camera_ids: set[int]) -> set[int]:
+    """Those of these cameras whose centre is suspended: the media runner takes back every
+    demand on them but staff viewers' leases, so their streams stop at once (not after the
+    idle timeout) unless staff are watching."""
+    return set(
+        db.session.scalars(
+            select(Camera.id)
+            .join(Centre, Centre.id == Camera.centre_id)
+            .where(Camera.id.in_(camera_ids), Centre.status == CentreStatus.SUSPENDED)
+        )
+    )
+
+
+# --- suspension ----------------------------------------------------------------------------
+
+
+def end_parent_leases(centre_id: int, at: datetime) -> None:
+    """End now every parent's running lease on the centre's cameras (in the caller's
+    transaction): the watch record says they watched until the suspension, and the media
+    runner no longer counts them."""
+    db.session.execute(
+        update(WatchSession)
+        .where(
+            WatchSession.camera_id.in_(select(Camera.id).where(Camera.centre_id == centre_id)),
+            WatchSession.user_id.in_(select(User.id).where(User.role == Role.PARENT)),
+            WatchSession.ended_at > at,
+            WatchSession.started_at <= at,
+        )
+        .values(ended_at=at)
+        .execution_options(synchronize_session=False)
+    )
+
+
+# Per app (app.extensions): camera id → (valid until, monotonic; centre id; refusal or None).
+_SUSPENSION_CACHE = "bk_hls_suspension"
+
+
+def suspended_stream_refusal(camera_id: int, now: datetime | None = None) -> Forbidden | None:
+    """Why the signed HLS route must refuse this camera's playlist and segments, or None:
+    its centre is suspended and no staff member holds a lease on it.
+
+    Remembered for HLS_SUSPENSION_CHECK_S per camera, so segments cost no database read;
+    suspending, reinstating and a staff watch forget it in this process at once (others
+    follow within that period).
+
+    The window that remains: tokens name the camera, not the viewer, so while staff watch a
+    suspended centre's camera a parent holding an unexpired URL could go on fetching it until
+    the token expires (HLS_TOKEN_TTL_S); their next watch call is refused. In production nginx
+    checks only the token: there the parent's URL goes dead when the media runner stops the
+    stream (no parent lease counts, nothing keeps it warm), within the same window when staff
+    keep it running."""
+    cache: dict[int, tuple[float, int | None, str | None]] = current_app.extensions.setdefault(
+        _SUSPENSION_CACHE, {}
+    )
+    clock = time.monotonic()
+    hit = cache.get(camera_id)
+    if hit is not None and hit[0] > clock:
+        message = hit[2]
+    else:
+        centre_id, message = _suspension_message(camera_id, now or utcnow())
+        period = float(current_app.config["HLS_SUSPENSION_CHECK_S"])
+        cache[camera_id] = (clock + period, centre_id, message)
+    return None if message is None else Forbidden(message, reason="centre_suspended")
+
+
+def _suspension_message(camera_id: int, now: datetime) -> tuple[int | None, str | None]:
+    row = db.session.execute(
+        select(Centre.id, Centre.status, Centre.suspension_reason)
+        .join(Camera, Camera.centre_id == Centre.id)
+        .where(Camera.id == camera_id)
+    ).first()
+    if row is None or row.status is not CentreStatus.SUSPENDED:
+        return (row.id if row else None), None
+    staff_watching = db.session.scalar(
+        select(WatchSession.id)
+        .join(User, User.id == WatchSession.user_id)
+        .where(
+            WatchSession.camera_id == camera_id,
+            WatchSession.ended_at >= now,
+            User.role != Role.PARENT,
+        )
+        .limit(1)
+    )
+    if staff_watching is not None:
+        return row.id, None
+    return row.id, f"该机构直播已暂停：{row.suspension_reason or SUSPENDED_TEXT}"
+
+
+def forget_suspension(centre_id: int) -> None:
+    """Drop what this process remembers about the centre's cameras (after its status changed)."""
+    cache = current_app.extensions.get(_SUSPENSION_CACHE)
+    if cache:
+        _forget_cameras({cid for cid, entry in list(cache.items()) if entry[1] == centre_id})
+
+
+def _forget_cameras(camera_ids: set[int]) -> None:
+    cache = current_app.extensions.get(_SUSPENSION_CACHE)
+    if cache:
+        for camera_id in camera_ids:
+            cache.pop(camera_id, None)
