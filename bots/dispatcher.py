@@ -106,11 +106,12 @@ def _send_group(registry: Registry, rows: list[delivery.Claimed], base_url: str)
         try:
             if not row.address:
                 raise SendError("recipient has no chat address any more", permanent=True)
-            channel = registry.get(row.channel)
+            channel = registry.get(row.adapter)
             message: Message = render(
                 row.event,
                 row.payload,
                 audience=PERSON if row.is_person else GROUP,
+                role=row.role,
                 centre_name=row.centre_name,
                 base_url=base_url,
             )

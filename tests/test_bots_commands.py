@@ -3,6 +3,8 @@ WeCom, with photos sent as separate image messages."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import func, select
 
@@ -23,6 +25,7 @@ from tests.bots_support import (
 from tests.bots_support import close_channels as _close_channels
 from tests.bots_support import stubs as _stubs
 from tests.bots_support import world as _world
+from tests.test_bots_links import opens_for
 from tests.test_notices import issued_notice
 
 # Fixtures from tests/bots_support.py: the platform stubs, the Meilan world, channel clean-up.
@@ -225,7 +228,7 @@ def test_a_parent_binds_with_an_invite_code_from_chat(client, world):
     assert code.status_code == 201, code.get_json()
     answer = parent_says(client, newcomer, f"绑定 {code.get_json()['code']}")
     assert "已绑定阳光小树苗托管中心" in answer
-    assert f"/parent/centres/{world['centre'].id}" in parent_says(client, newcomer, "直播")
+    assert f"/#/parent/centre/{world['centre'].id}" in parent_says(client, newcomer, "直播")
 
 
 def test_a_wrong_invite_code_is_explained(client, world, parent):
@@ -250,7 +253,9 @@ def test_a_retried_concern_message_makes_one_concern(client, world, parent):
 
 def test_a_parent_gets_the_live_page_link(client, world, parent):
     answer = parent_says(client, parent, "直播")
-    assert f"/parent/centres/{world['centre'].id}" in answer
+    [url] = re.findall(r"https?://\S+", answer)
+    assert url == f"https://mcll.example.cn/#/parent/centre/{world['centre'].id}"
+    assert opens_for(url, "parent")  # a page main.js routes, open to parents
 
 
 def test_photos_sent_after_a_concern_join_it(client, world, stubs, parent):

@@ -73,7 +73,7 @@ def test_an_issued_notice_reaches_the_operator_and_every_group_robot(app, client
     [template] = stubs.wechat.template_messages
     assert template["touser"] == world["operator"].wechat_openid
     assert template["data"]["keyword1"]["value"] == notice["number"]
-    assert template["url"].endswith(f"/notices/{notice['id']}")
+    assert template["url"] == f"https://mcll.example.cn/#/operator/notice/{notice['id']}"
     # The robots checked the signatures and kept the messages.
     [wecom] = stubs.wecom.robot_messages[stubs.wecom_robot_key]
     assert wecom["markdown"]["content"].startswith("**【整改通知】阳光小树苗托管中心**")

@@ -44,6 +44,8 @@ SERVICE_WINDOW = timedelta(hours=48)
 # Leave a margin: a message queued at 47:59 may go out after the window closed.
 SERVICE_WINDOW_MARGIN = timedelta(minutes=10)
 CUSTOM_TEXT_MAX_BYTES = 2048
+# The configured template (WECHAT_TEMPLATE_ID) has first, keyword1…keyword3 and remark.
+TEMPLATE_KEYWORDS = 3
 OUTSIDE_WINDOW = 45015  # response out of time limit
 OVER_WINDOW_QUOTA = 45047  # out of response count limit
 API_FREQ_LIMIT = 45009
@@ -188,7 +190,7 @@ class WeChatOfficialAccount(ChatChannel):
                 "outside the 48-hour window and no WECHAT_TEMPLATE_ID configured", permanent=True
             )
         data: dict[str, dict[str, str]] = {"first": {"value": message.title}}
-        for index, (_, value) in enumerate(message.fields, start=1):
+        for index, (_, value) in enumerate(message.fields[:TEMPLATE_KEYWORDS], start=1):
             data[f"keyword{index}"] = {"value": value}
         data["remark"] = {"value": "\n".join(message.lines[-1:]) if message.lines else ""}
         try:
