@@ -8,7 +8,8 @@ claimer can win: `SELECT … FOR UPDATE SKIP LOCKED` on PostgreSQL, a conditiona
 SQLite (whose write transactions are serialised). Results are recorded only by the claim that
 holds it (`status = sending AND attempts = n`). A worker that dies after the platform took the
 message but before recording it leaves a `sending` row whose lease expires; it is then sent again —
-so a crash can repeat a send at most once, and nothing else can.
+so a crash can repeat a send at most once, and nothing else can. A slow platform cannot: the
+worker renews its claims as it goes (`renew`) and sends only rows it still holds.
 """
 
 from __future__ import annotations
@@ -216,6 +217,28 @@ def claim(ids: list[int], lease_s: float, now: datetime | None = None) -> list[C
         )
         claimed = [_describe(row) for row in rows]
     return claimed
+
+
+def renew(claims: list[tuple[int, int]], lease_s: float, now: datetime | None = None) -> set[int]:
+    """Extend the lease of rows this worker still holds (`(id, attempt)` of its claims), before
+    it sends the next of them; returns the ids it still holds. A row whose lease ran out and
+    that another worker took back (`reclaim_abandoned`) is not among them and must not be sent:
+    the other worker sends it."""
+    if not claims:
+        return set()
+    until = (now or utcnow()) + timedelta(seconds=lease_s)
+    with transaction() as session:
+        taken = session.execute(
+            update(Notification)
+            .where(
+                Notification.status == P.SENDING,
+                or_(*(and_(Notification.id == i, Notification.attempts == a) for i, a in claims)),
+            )
+            .values(next_attempt_at=until)
+            .returning(Notification.id)
+            .execution_options(synchronize_session=False)
+        ).scalars()
+        return set(taken)
 
 
 def _describe(row: Notification) -> Claimed:
