@@ -639,3 +639,55 @@ def test_a_row_taken_back_meanwhile_is_not_sent_by_the_slow_worker(app, world, s
     assert delivery.reclaim_abandoned() == len(due)
     assert [c.attempt for c in delivery.claim(due, 60)] == [2] * len(due)
     assert delivery.renew([(c.id, c.attempt) for c in claimed], 60) == set()
+
+
+# --- more of who hears what ------------------------------------------------------------------
+
+
+def test_an_answered_notice_reaches_the_agency_groups(app, client, world, stubs):
+    notice = issued_notice(client, world)
+    drain(app)
+    response = client.post(
+        f"/api/v1/notices/{notice['id']}/responses",
+        data={"text": "已为垃圾桶加盖"},
+        headers=world["operator_h"],
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 201, response.get_json()
+    drain(app)
+    wecom = stubs.wecom.robot_messages[stubs.wecom_robot_key][-1]["markdown"]["content"]
+    assert wecom.startswith("**【整改回复待复查】阳光小树苗托管中心**")
+    assert notice["number"] in wecom
+    assert f"#/inspector/notice/{notice['id']}" in wecom
+    assert "通过" not in wecom  # the review commands are for the inspector, not the group
+    ding = stubs.dingtalk.messages[stubs.ding_robot[0]][-1]
+    assert ding["markdown"]["title"] == "【整改回复待复查】阳光小树苗托管中心"
+    feishu = stubs.feishu.messages[stubs.feishu_robot[0]][-1]
+    assert "【整改回复待复查】" in feishu["content"]["text"]
+
+
+def test_past_the_window_s_five_messages_a_template_goes_instead(app, client, world, stubs):
+    """WeChat allows five customer-service messages per 48-hour window; the sixth answers 45047
+    and goes as a template message."""
+    openid = world["operator"].wechat_openid
+    stubs.wechat.user_wrote(openid)
+    post(client, "/wechat/callback", wechat_plain(text_xml(openid, "通知")))
+    with transaction():
+        operator = db.session.merge(world["operator"])
+        for n in range(1, 7):
+            outbox.notify_user(
+                operator,
+                "notice.overdue",
+                f"quota:{n}",
+                {"notice_id": n, "number": f"测试〔2026〕{n}号", "status_label": "已逾期"},
+            )
+    drain(app)
+    assert [m["text"]["content"].count("测试〔2026〕") for m in stubs.wechat.custom_messages] == [
+        1
+    ] * 5
+    [template] = stubs.wechat.template_messages
+    assert template["touser"] == openid
+    assert template["data"]["keyword1"]["value"] == "测试〔2026〕6号"
+    assert {(r.status, r.attempts) for r in rows()} == {(NotificationStatus.SENT, 1)}
+    custom_calls = stubs.wechat.calls_to("/cgi-bin/message/custom/send")
+    assert len(custom_calls) == 6  # the sixth was refused (45047), then the template went
