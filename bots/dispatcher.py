@@ -7,7 +7,8 @@ One pass (`dispatch_once`):
    itself, so every worker process sees the same sends); the rest wait, uncounted;
 3. the allowed rows are claimed (see app/services/delivery.py: one winner per row across
    processes), rendered in Chinese and sent — destinations in parallel, one destination's rows
-   in order — and the result is recorded by the claim that holds the row. A destination's rows
+   in order — and each result is recorded, as soon as it is known, by the claim that holds the
+   row. A destination's rows
    stay held while they go out one by one: the claims are renewed as the pass goes on (a slow
    platform must not let a claim run out and another worker send the row again).
 
@@ -16,7 +17,8 @@ to `OUTBOX_BACKOFF_CAP_S`, ±20 % jitter) until `OUTBOX_MAX_ATTEMPTS` (by defaul
 trying), then the row is `failed` with its `last_error`; a permanent one (unknown recipient,
 revoked robot) fails at once. As soon as one message reaches a destination again, every row of
 that destination still waiting out a backoff is due at once (paced as usual). A
-throttling answer (WeCom 45009, DingTalk 130101/410100, Feishu 11232) is not the row's fault: the
+throttling answer (WeCom 45009, DingTalk 130101/410100, Feishu 11232, WeChat's used-up daily
+quota 45009) is not the row's fault: the
 attempt is given back and the whole destination waits as long as the platform asks. Every row
 is sent in its own try block and every destination in its own thread, so one channel's failure
 (or hang, bounded by the HTTP timeout) never stops another's rows.
