@@ -90,6 +90,15 @@ class Config:
     # Mini-program (wx.login → code2session) credentials.
     WXA_APP_ID: str | None = None
     WXA_APP_SECRET: str | None = None
+    # Mini-program subscription messages (订阅消息): how a parent who uses only the mini-program
+    # hears what became of a concern. The template picked in the mini-program's console, and its
+    # keys in order, filled with 事项, 状态, 时间, 说明 (types: thing ≤ 20 characters, phrase ≤ 5
+    # Chinese characters, time). Unset: such parents are not told in chat.
+    WXA_SUBSCRIBE_TEMPLATE_ID: str | None = None
+    WXA_SUBSCRIBE_KEYS: str = "thing1,phrase2,time3,thing4"
+    # The mini-program page the message opens, `{url}` replaced by the URL-quoted H5 link
+    # (e.g. pages/web/index?url={url}); unset: the message opens nothing.
+    WXA_SUBSCRIBE_PAGE: str | None = None
     # Base URL of the WeChat API; tests point it at a local stub.
     WECHAT_API_BASE: str = "https://api.weixin.qq.com"
     # Where WeChat's in-app browser is sent for web authorisation (网页授权): parents opening the

@@ -34,13 +34,24 @@ def _register(huey: Huey, app: Flask) -> None:
     @huey.periodic_task(crontab(minute="*/5"), name="legal_clocks")
     def legal_clocks() -> dict[str, list[int]]:
         """Mark overdue notices and escalate the long-overdue (idempotent, safe to overlap)."""
-        from app.services import cameras, notices
+        from app.services import notices
 
         with app.app_context():
             return {
                 "overdue": notices.mark_overdue(),
                 "escalated": notices.escalate_overdue(),
-                "cameras_escalated": cameras.escalate_persistent_alerts(),
+            }
+
+    @huey.periodic_task(crontab(minute="*"), name="camera_alerts")
+    def camera_alerts() -> dict[str, list[int]]:
+        """Cameras bad while a meal window is open: the operator is told (also of one that was
+        already bad when the window opened), the regulators' groups if it persists."""
+        from app.services import cameras
+
+        with app.app_context():
+            return {
+                "reported": cameras.report_at_window_open(),
+                "escalated": cameras.escalate_persistent_alerts(),
             }
 
     @huey.periodic_task(crontab(minute="*/10"), name="meal_snapshots")
@@ -78,6 +89,7 @@ def _register(huey: Huey, app: Flask) -> None:
 
     app.extensions["bk_tasks"] = {
         "legal_clocks": legal_clocks,
+        "camera_alerts": camera_alerts,
         "meal_snapshots": meal_snapshots,
         "snapshot_retention": snapshot_retention,
         "record_retention": record_retention,

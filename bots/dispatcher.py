@@ -7,14 +7,18 @@ One pass (`dispatch_once`):
    itself, so every worker process sees the same sends); the rest wait, uncounted;
 3. the allowed rows are claimed (see app/services/delivery.py: one winner per row across
    processes), rendered in Chinese and sent — destinations in parallel, one destination's rows
-   in order — and the result is recorded by the claim that holds the row.
+   in order — and each result is recorded, as soon as it is known, by the claim that holds the
+   row. A destination's rows
+   stay held while they go out one by one: the claims are renewed as the pass goes on (a slow
+   platform must not let a claim run out and another worker send the row again).
 
 Failures: a transient error retries with exponential backoff (`OUTBOX_BACKOFF_BASE_S` doubling
 to `OUTBOX_BACKOFF_CAP_S`, ±20 % jitter) until `OUTBOX_MAX_ATTEMPTS` (by default ≈4 hours of
 trying), then the row is `failed` with its `last_error`; a permanent one (unknown recipient,
 revoked robot) fails at once. As soon as one message reaches a destination again, every row of
 that destination still waiting out a backoff is due at once (paced as usual). A
-throttling answer (WeCom 45009, DingTalk 130101/410100, Feishu 11232) is not the row's fault: the
+throttling answer (WeCom 45009, DingTalk 130101/410100, Feishu 11232, WeChat's used-up daily
+quota 45009) is not the row's fault: the
 attempt is given back and the whole destination waits as long as the platform asks. Every row
 is sent in its own try block and every destination in its own thread, so one channel's failure
 (or hang, bounded by the HTTP timeout) never stops another's rows.
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -50,6 +55,7 @@ class PassReport:
     failed: list[int] = field(default_factory=list)
     throttled: list[int] = field(default_factory=list)
     deferred: list[int] = field(default_factory=list)
+    lost: list[int] = field(default_factory=list)
 
     @property
     def busy(self) -> bool:
@@ -61,6 +67,7 @@ class _Outcome:
     row: delivery.Claimed
     error: SendError | Exception | None = None
     skipped_for: datetime | None = None  # not sent: its destination was throttled meanwhile
+    lost: bool = False  # not sent: its lease ran out and another worker took it back
 
 
 def backoff_s(attempt: int, base: float, cap: float) -> float:
@@ -95,33 +102,78 @@ def _pace(rows: list[delivery.DueRow], registry: Registry, now: datetime) -> tup
     return allowed, waiting
 
 
-def _send_group(registry: Registry, rows: list[delivery.Claimed], base_url: str) -> list[_Outcome]:
-    """One destination's rows, in order; stops at a throttle (the rest are handed back)."""
-    outcomes: list[_Outcome] = []
-    throttled_until: datetime | None = None
-    for row in rows:
-        if throttled_until is not None:
-            outcomes.append(_Outcome(row, skipped_for=throttled_until))
-            continue
-        try:
-            if not row.address:
-                raise SendError("recipient has no chat address any more", permanent=True)
-            channel = registry.get(row.channel)
-            message: Message = render(
-                row.event,
-                row.payload,
-                audience=PERSON if row.is_person else GROUP,
-                centre_name=row.centre_name,
-                base_url=base_url,
-            )
-            channel.send(Recipient(row.address, row.last_inbound_at), message)
-            outcomes.append(_Outcome(row))
-        except Throttled as exc:
-            throttled_until = utcnow() + timedelta(seconds=exc.retry_after)
-            outcomes.append(_Outcome(row, exc))
-        except Exception as exc:  # any adapter trouble is this row's, never the pass's
-            outcomes.append(_Outcome(row, exc))
-    return outcomes
+class _Lease:
+    """A destination's claimed rows, kept held while they are sent one by one.
+
+    A pass may take longer than `OUTBOX_LEASE_S` (a platform that answers each request just
+    before the HTTP timeout): without renewal the later rows' claims would run out and another
+    worker would send them again. So before each send, once a quarter of the lease has gone by
+    since the last renewal, the claims still to be sent are renewed; a row that was taken back
+    meanwhile is reported lost and not sent. (Between renewals at least three quarters of the
+    lease remain, far more than one request can take.) Each row's result is recorded as soon
+    as it is known, so a sent row is never left waiting for the rest of the pass."""
+
+    def __init__(self, rows: list[delivery.Claimed], lease_s: float, claimed_at: float) -> None:
+        self.lease_s = lease_s
+        # When the claim was made (monotonic): a destination may wait for a free thread.
+        self.renewed_at = claimed_at
+        self.held = {row.id for row in rows}
+
+    def holds(self, row: delivery.Claimed, pending: list[delivery.Claimed]) -> bool:
+        if time.monotonic() - self.renewed_at >= self.lease_s / 4:
+            self.held = delivery.renew([(r.id, r.attempt) for r in pending], self.lease_s)
+            self.renewed_at = time.monotonic()
+        return row.id in self.held
+
+
+def _send_group(
+    app: Flask,
+    registry: Registry,
+    rows: list[delivery.Claimed],
+    claimed_at: float,
+    report: PassReport,
+) -> None:
+    """One destination's rows, in order, each result recorded at once; stops at a throttle
+    (the rest are handed back). Runs in its own app context (a worker thread's)."""
+    with app.app_context():
+        config = app.config
+        lease = _Lease(rows, config["OUTBOX_LEASE_S"], claimed_at)
+        throttled_until: datetime | None = None
+        delivered = False
+        for index, row in enumerate(rows):
+            if throttled_until is not None:
+                outcome = _Outcome(row, skipped_for=throttled_until)
+            elif not lease.holds(row, rows[index:]):
+                outcome = _Outcome(row, lost=True)
+            else:
+                outcome = _send(registry, row, config["PUBLIC_URL"])
+                if isinstance(outcome.error, Throttled):
+                    throttled_until = utcnow() + timedelta(seconds=outcome.error.retry_after)
+                delivered = delivered or outcome.error is None
+            _record(outcome, config, report)
+        if delivered:
+            # The destination answered: what failed while it was away goes now, not at the end
+            # of each row's backoff.
+            delivery.hasten_destination((rows[0].channel, rows[0].target))
+
+
+def _send(registry: Registry, row: delivery.Claimed, base_url: str) -> _Outcome:
+    try:
+        if not row.address:
+            raise SendError("recipient has no chat address any more", permanent=True)
+        channel = registry.get(row.adapter)
+        message: Message = render(
+            row.event,
+            row.payload,
+            audience=PERSON if row.is_person else GROUP,
+            role=row.role,
+            centre_name=row.centre_name,
+            base_url=base_url,
+        )
+        channel.send(Recipient(row.address, row.last_inbound_at), message)
+        return _Outcome(row)
+    except Exception as exc:  # any adapter trouble is this row's, never the pass's
+        return _Outcome(row, exc)
 
 
 def dispatch_once(app: Flask | None = None, now: datetime | None = None) -> PassReport:
@@ -139,33 +191,31 @@ def dispatch_once(app: Flask | None = None, now: datetime | None = None) -> Pass
     for ids, until in waiting:
         delivery.defer(ids, until)
         report.deferred.extend(ids)
+    claimed_at = time.monotonic()
     claimed = delivery.claim(allowed, config["OUTBOX_LEASE_S"], now)
     groups: OrderedDict[tuple[str, str], list[delivery.Claimed]] = OrderedDict()
     for row in claimed:
         groups.setdefault((row.channel, row.address or f"#{row.id}"), []).append(row)
-    base_url = config["PUBLIC_URL"]
-    if not groups:  # another worker took them all
-        return report
     if len(groups) == 1:
-        results = [_send_group(registry, next(iter(groups.values())), base_url)]
-    else:
+        _send_group(app, registry, next(iter(groups.values())), claimed_at, report)
+    elif groups:  # (none: another worker took them all)
         with ThreadPoolExecutor(
             max_workers=min(len(groups), MAX_THREADS), thread_name_prefix="outbox"
         ) as pool:
-            results = list(pool.map(lambda g: _send_group(registry, g, base_url), groups.values()))
-    for outcomes in results:
-        for outcome in outcomes:
-            _record(outcome, config, report)
-        # The destination answered: what failed while it was away goes now, not at the end
-        # of each row's backoff.
-        delivered = [o.row for o in outcomes if o.error is None and o.skipped_for is None]
-        if delivered:
-            delivery.hasten_destination((delivered[0].channel, delivered[0].target))
+            for done in [
+                pool.submit(_send_group, app, registry, group, claimed_at, report)
+                for group in groups.values()
+            ]:
+                done.result()
     return report
 
 
 def _record(outcome: _Outcome, config: Any, report: PassReport) -> None:
     row, exc = outcome.row, outcome.error
+    if outcome.lost:  # another worker holds it now and records it
+        report.lost.append(row.id)
+        log.warning("outbox %s: claim lost to another worker before sending", row.id)
+        return
     if outcome.skipped_for is not None:
         delivery.release(row.id, row.attempt)
         delivery.defer([row.id], outcome.skipped_for)
@@ -211,7 +261,7 @@ def drain(app: Flask | None = None, max_passes: int = 50) -> PassReport:
     total = PassReport()
     for _ in range(max_passes):
         report = dispatch_once(app)
-        for name in ("sent", "retrying", "failed", "throttled", "deferred"):
+        for name in ("sent", "retrying", "failed", "throttled", "deferred", "lost"):
             getattr(total, name).extend(getattr(report, name))
         if not report.busy:
             break

@@ -1,17 +1,28 @@
 """Outbox rows rendered as chat messages, in Chinese, from the event name and its payload.
 
 Pure functions: the dispatcher passes what the payload lacks (the centre's name, the public
-URL). Messages to a person carry the chat commands that act on them (收到 17 …); messages to a
-group robot only inform. The number in a command is the notice id (see bots/router.py).
+URL, the recipient's role). Messages to a person carry the chat commands that act on them
+(收到 17 …); messages to a group robot only inform. The number in a command is the notice id
+(see bots/router.py).
+
+Links: the server serves one page (`/`), and the H5 app addresses its pages by the fragment
+(app/web/static/js/main.js, `ROUTES`): `#/operator/notice/17` for the operator, `#/inspector/
+notice/17` for regulators, `#/parent/concern/5` for the parent. A link is built for the role
+of whoever reads it — a group robot's readers are regulators — and only to a page that role
+may open (tests/test_bots_links.py checks every one against main.js).
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bots.channels import Message
 
 PERSON, GROUP = "person", "group"
+# Who reads a group robot's messages: the agency's regulators.
+GROUP_READER = "inspector"
 
 TITLES = {
     "notice.issued": "【整改通知】",
@@ -26,9 +37,21 @@ TITLES = {
     "concern.accepted": "【您的反映已受理】",
     "concern.dismissed": "【您的反映未予受理】",
     "concern.resolved": "【您的反映已办结】",
+    "concern.assigned": "【家长反映已指派给您】",
     "camera.offline": "【摄像头离线】",
     "camera.tampered": "【摄像头画面异常】",
+    "centre.suspended": "【直播已暂停】",
+    "centre.recheck_failed": "【设备复检未通过】",
 }
+
+# A concern's status as a subscription message's phrase field (at most five Chinese characters).
+CONCERN_PHRASES = {
+    "submitted": "待受理",
+    "accepted": "已受理",
+    "resolved": "已办结",
+    "dismissed": "不予受理",
+}
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
 # What the person told can do next, by event (notice id filled in).
 NEXT_STEP = {
@@ -45,27 +68,76 @@ def render(
     payload: dict[str, Any],
     *,
     audience: str,
+    role: str | None = None,
     centre_name: str | None = None,
     base_url: str = "",
 ) -> Message:
+    """`role`: the recipient's role (operator, inspector, parent …) for a person; a group
+    robot's readers are regulators."""
     base_url = base_url.rstrip("/")
+    reader = role if audience == PERSON and role else GROUP_READER
+    url = link(event, payload, reader, base_url)
     title = TITLES.get(event, "【通知】") + (centre_name or "")
     if event.startswith("notice."):
-        return _notice(event, payload, title, audience, base_url)
+        return _notice(event, payload, title, audience, url)
     if event.startswith("concern."):
-        return _concern(event, payload, title, base_url)
+        return _concern(payload, title, url)
     if event.startswith("camera."):
-        return _camera(payload, title)
+        return _camera(payload, title, url)
     lines = []
     if payload.get("status_label"):
         lines.append(f"状态：{payload['status_label']}")
+    if payload.get("item"):
+        lines.append(f"未通过项目：{payload['item']}")
     if payload.get("reason"):
         lines.append(f"说明：{payload['reason']}")
-    return Message(title=title, lines=tuple(lines) or (event,), fields=(("事项", title),))
+    return Message(title=title, lines=tuple(lines) or (event,), url=url, fields=(("事项", title),))
+
+
+def hash_route(event: str, payload: dict[str, Any], reader: str) -> str | None:
+    """The H5 page (a main.js route) where `reader` (a role) handles this event, if any."""
+    kind = event.split(".", 1)[0]
+    regulator = reader in ("inspector", "admin")
+    if kind == "notice" and payload.get("notice_id"):
+        if reader == "operator":
+            return f"/operator/notice/{payload['notice_id']}"
+        return f"/inspector/notice/{payload['notice_id']}" if regulator else None
+    if kind == "concern" and payload.get("concern_id"):
+        if reader == "parent":
+            return f"/parent/concern/{payload['concern_id']}"
+        if reader == "operator":
+            return "/operator/concerns"
+        return f"/inspector/concern/{payload['concern_id']}" if regulator else None
+    if kind in ("camera", "centre"):
+        if reader == "operator":
+            return "/operator/cameras"
+        if reader == "inspector" and payload.get("centre_id"):
+            return f"/inspector/patrol/{payload['centre_id']}"
+        return "/inspector" if reader == "admin" else None
+    return None
+
+
+def link(event: str, payload: dict[str, Any], reader: str, base_url: str) -> str | None:
+    route = hash_route(event, payload, reader)
+    return f"{base_url}/#{route}" if base_url and route else None
+
+
+def local_time(value: Any) -> str:
+    """An ISO timestamp as people read it (and as a subscription message's time field takes
+    it): 2026年3月2日 11:30, in China time."""
+    if not value:
+        return ""
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(LOCAL_TZ)
+    return f"{moment.year}年{moment.month}月{moment.day}日 {moment:%H:%M}"
 
 
 def _notice(
-    event: str, payload: dict[str, Any], title: str, audience: str, base_url: str
+    event: str, payload: dict[str, Any], title: str, audience: str, url: str | None
 ) -> Message:
     notice_id = payload.get("notice_id")
     number = payload.get("number") or f"草稿 {notice_id}"
@@ -82,7 +154,7 @@ def _notice(
     return Message(
         title=title,
         lines=tuple(lines),
-        url=f"{base_url}/notices/{notice_id}" if base_url and notice_id else None,
+        url=url,
         fields=(
             ("编号", str(number)),
             ("状态", str(payload.get("status_label") or "")),
@@ -91,29 +163,31 @@ def _notice(
     )
 
 
-def _concern(event: str, payload: dict[str, Any], title: str, base_url: str) -> Message:
-    concern_id = payload.get("concern_id")
+def _concern(payload: dict[str, Any], title: str, url: str | None) -> Message:
     lines = []
     if payload.get("text"):
         lines.append(f"内容：{payload['text']}")
     if payload.get("status_label"):
         lines.append(f"状态：{payload['status_label']}")
     for key, label in (("answer", "答复"), ("reason", "说明"), ("decide_by", "受理期限")):
-        if payload.get(key):
+        if payload.get(key) and not (key == "reason" and payload.get("answer") == payload[key]):
             lines.append(f"{label}：{payload[key]}")
+    status = str(payload.get("status") or "")
+    note = payload.get("answer") or payload.get("reason") or ""
     return Message(
         title=title,
         lines=tuple(lines) or ("详情请查看家长反映页面",),
-        url=f"{base_url}/concerns/{concern_id}" if base_url and concern_id else None,
+        url=url,
         fields=(
-            ("事项", title),
-            ("状态", str(payload.get("status_label") or "")),
-            ("时间", str(payload.get("submitted_at") or "")),
+            ("事项", str(payload.get("text") or title)),
+            ("状态", CONCERN_PHRASES.get(status, str(payload.get("status_label") or ""))),
+            ("时间", local_time(payload.get("at") or payload.get("submitted_at"))),
+            ("说明", str(note)),
         ),
     )
 
 
-def _camera(payload: dict[str, Any], title: str) -> Message:
+def _camera(payload: dict[str, Any], title: str, url: str | None) -> Message:
     where = payload.get("camera_name") or f"摄像头 {payload.get('camera_id')}"
     if payload.get("area_name"):
         where += f"（{payload['area_name']}）"
@@ -121,4 +195,4 @@ def _camera(payload: dict[str, Any], title: str) -> Message:
     if payload.get("reason"):
         lines.append(f"说明：{payload['reason']}")
     lines.append("用餐时段内家长和监管部门无法查看该区域，请尽快检查摄像头和网络。")
-    return Message(title=title, lines=tuple(lines), fields=(("事项", title),))
+    return Message(title=title, lines=tuple(lines), url=url, fields=(("事项", title),))

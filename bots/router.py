@@ -256,8 +256,9 @@ def _parent(user: User, channel: Channel, inbound: Inbound, verb: str, rest: str
     if not links:
         return "您还没有绑定托管机构，请发送“绑定 邀请码”。"
     if verb == "直播":
+        # The H5 app's centre page (#/parent/centre/:id in app/web/static/js/main.js).
         lines = [
-            f"{link.centre.name}：{base_url}/parent/centres/{link.centre_id}" for link in links
+            f"{link.centre.name}：{base_url}/#/parent/centre/{link.centre_id}" for link in links
         ]
         return "后厨直播（用餐时段开放）：\n" + "\n".join(lines)
     if verb == "进度":

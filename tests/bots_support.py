@@ -24,7 +24,7 @@ from wechatpy.work.crypto import WeChatCrypto as WeComCrypto
 from app.extensions import db
 from tests import factories as f
 from tests.stubs.robots import DingTalkStub, FeishuStub
-from tests.stubs.wechat import WeChatStub
+from tests.stubs.wechat import DEFAULT_APPID, DEFAULT_SECRET, WeChatStub
 from tests.stubs.wecom import WeComStub
 
 MP_APPID = "wx-official-account"
@@ -35,6 +35,10 @@ MP_AES_KEY = "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aQ"
 WECOM_TOKEN = "bk-wecom-token"
 WECOM_AES_KEY = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
 TEMPLATE_ID = "tpl-notice"
+# The mini-program (the test config's WXA_APP_ID / WXA_APP_SECRET) and its subscription template.
+WXA_APPID, WXA_SECRET = DEFAULT_APPID, DEFAULT_SECRET
+SUBSCRIBE_TEMPLATE_ID = "tpl-concern-progress"
+SUBSCRIBE_KEYS = ("thing1", "phrase2", "time3", "thing4")
 _msg_ids = itertools.count(int(time.time()) * 1000)
 
 
@@ -195,6 +199,8 @@ class Stubs:
 @pytest.fixture
 def stubs() -> Iterator[Stubs]:
     wechat = WeChatStub(appid=MP_APPID, secret=MP_SECRET).start()
+    wechat.add_app(WXA_APPID, WXA_SECRET)  # the mini-program, on the same API host
+    wechat.add_subscribe_template(SUBSCRIBE_TEMPLATE_ID, SUBSCRIBE_KEYS)
     wecom, dingtalk, feishu = WeComStub().start(), DingTalkStub().start(), FeishuStub().start()
     found = Stubs(
         wechat,
@@ -230,6 +236,10 @@ def chat_config(app_config, stubs: Stubs, **overrides: Any):  # type: ignore[no-
         WECHAT_AES_KEY=MP_AES_KEY,
         WECHAT_API_BASE=stubs.wechat.base_url,
         WECHAT_TEMPLATE_ID=TEMPLATE_ID,
+        WXA_APP_ID=WXA_APPID,
+        WXA_APP_SECRET=WXA_SECRET,
+        WXA_SUBSCRIBE_TEMPLATE_ID=SUBSCRIBE_TEMPLATE_ID,
+        WXA_SUBSCRIBE_KEYS=",".join(SUBSCRIBE_KEYS),
         WECOM_CORP_ID=stubs.wecom.corp_id,
         WECOM_AGENT_ID=stubs.wecom.agent_id,
         WECOM_SECRET=stubs.wecom.secret,

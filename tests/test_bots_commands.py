@@ -3,14 +3,20 @@ WeCom, with photos sent as separate image messages."""
 
 from __future__ import annotations
 
+import re
+import time
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Attachment, Concern, InboundMessage, NoticeResponse, Role, User
+from bots.dispatcher import drain
 from tests import factories as f
 from tests.bots_support import (
     chat_config,
+    event_xml,
     image_xml,
     next_msg_id,
     png,
@@ -23,6 +29,7 @@ from tests.bots_support import (
 from tests.bots_support import close_channels as _close_channels
 from tests.bots_support import stubs as _stubs
 from tests.bots_support import world as _world
+from tests.test_bots_links import opens_for
 from tests.test_notices import issued_notice
 
 # Fixtures from tests/bots_support.py: the platform stubs, the Meilan world, channel clean-up.
@@ -225,7 +232,7 @@ def test_a_parent_binds_with_an_invite_code_from_chat(client, world):
     assert code.status_code == 201, code.get_json()
     answer = parent_says(client, newcomer, f"绑定 {code.get_json()['code']}")
     assert "已绑定阳光小树苗托管中心" in answer
-    assert f"/parent/centres/{world['centre'].id}" in parent_says(client, newcomer, "直播")
+    assert f"/#/parent/centre/{world['centre'].id}" in parent_says(client, newcomer, "直播")
 
 
 def test_a_wrong_invite_code_is_explained(client, world, parent):
@@ -250,7 +257,9 @@ def test_a_retried_concern_message_makes_one_concern(client, world, parent):
 
 def test_a_parent_gets_the_live_page_link(client, world, parent):
     answer = parent_says(client, parent, "直播")
-    assert f"/parent/centres/{world['centre'].id}" in answer
+    [url] = re.findall(r"https?://\S+", answer)
+    assert url == f"https://mcll.example.cn/#/parent/centre/{world['centre'].id}"
+    assert opens_for(url, "parent")  # a page main.js routes, open to parents
 
 
 def test_photos_sent_after_a_concern_join_it(client, world, stubs, parent):
@@ -277,3 +286,119 @@ def test_a_new_follower_becomes_a_parent_by_binding_from_chat(client, world):
     assert parent.role is Role.PARENT
     assert parent.username is None and parent.phone is None
     assert "您还没有提交过反映" in parent_says(client, stranger, "进度")
+
+
+# --- the photo window ------------------------------------------------------------------------
+
+
+def _backdate(model, row_id: int, column: str, seconds: float) -> None:  # type: ignore[no-untyped-def]
+    row = db.session.get(model, row_id)
+    setattr(row, column, getattr(row, column) - timedelta(seconds=seconds))
+    db.session.commit()
+
+
+def test_a_photo_after_the_photo_window_joins_no_answer(app, client, world, stubs):
+    window = app.config["CHAT_PHOTO_WINDOW_S"]
+    notice = issued_notice(client, world)
+    say(client, world, f"整改 {notice['id']} 已整改")
+    [response] = db.session.scalars(select(NoticeResponse)).all()
+    _backdate(NoticeResponse, response.id, "submitted_at", window + 1)
+
+    answer = send_photo(client, world, stubs, "red")
+    assert "请发送“整改 编号 整改说明”" in answer  # the operator is told it joined nothing
+    db.session.expire_all()
+    assert db.session.get(NoticeResponse, response.id).photos == []
+
+
+def test_a_held_photo_older_than_the_window_joins_nothing_later(app, client, world, stubs):
+    window = app.config["CHAT_PHOTO_WINDOW_S"]
+    notice = issued_notice(client, world)
+    send_photo(client, world, stubs, "red")  # held: no answer is open
+    [photo] = db.session.scalars(select(InboundMessage).where(InboundMessage.msg_type == "image"))
+    _backdate(InboundMessage, photo.id, "received_at", window + 1)
+
+    answer = say(client, world, f"整改 {notice['id']} 已整改")
+    assert "已提交整改回复" in answer and "已附照片" not in answer
+    [response] = db.session.scalars(select(NoticeResponse)).all()
+    assert response.photos == []
+
+
+def test_a_parent_s_photo_after_the_window_joins_no_concern(app, client, world, stubs, parent):
+    window = app.config["CHAT_PHOTO_WINDOW_S"]
+    parent_says(client, parent, "反映 地面有积水")
+    concern = db.session.scalar(select(Concern))
+    _backdate(Concern, concern.id, "submitted_at", window + 1)
+    media_id = stubs.wechat.add_media(png("blue"))
+    post(client, WECHAT, wechat_plain(image_xml(parent.wechat_openid, media_id)))
+    db.session.expire_all()
+    assert db.session.get(Concern, concern.id).photos == []
+
+
+# --- an operator on WeCom ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def wecom_operator(world, stubs):  # type: ignore[no-untyped-def]
+    operator = db.session.merge(world["operator"])
+    operator.wecom_userid = "li.jingying"
+    db.session.commit()
+    stubs.wecom.members.add("li.jingying")
+    return operator
+
+
+def operator_on_wecom(client, stubs, xml: str) -> str:  # type: ignore[no-untyped-def]
+    corp, agent = stubs.wecom.corp_id, stubs.wecom.agent_id
+    response = post(client, WECOM, wecom_signed(xml, corp, agent))
+    assert response.status_code == 200
+    return reply_content(response, wecom_corp=corp)
+
+
+def wecom_says(client, stubs, text: str) -> str:  # type: ignore[no-untyped-def]
+    xml = text_xml("li.jingying", text, to=stubs.wecom.corp_id, agent_id=stubs.wecom.agent_id)
+    return operator_on_wecom(client, stubs, xml)
+
+
+def test_an_operator_on_wecom_is_told_there_and_answers_from_there(
+    app, client, world, stubs, wecom_operator
+):
+    notice = issued_notice(client, world)
+    drain(app)
+    [told] = [m for m in stubs.wecom.app_messages if m["to"] == "li.jingying"]
+    assert f"收到 {notice['id']}" in told["text"]["content"]
+    assert f"#/operator/notice/{notice['id']}" in told["text"]["content"]
+    assert stubs.wechat.template_messages == []  # WeCom first, not the official account too
+
+    assert f"[{notice['id']}]" in wecom_says(client, stubs, "通知")
+    assert "已签收整改通知" in wecom_says(client, stubs, f"收到 {notice['id']}")
+    assert "已提交整改回复" in wecom_says(client, stubs, f"整改 {notice['id']} 已为垃圾桶加盖")
+    stubs.wecom.media["m-lid"] = png("green")
+    xml = image_xml("li.jingying", "m-lid", to=stubs.wecom.corp_id, agent_id=stubs.wecom.agent_id)
+    assert "已收到照片，将附在整改回复" in operator_on_wecom(client, stubs, xml)
+
+    assert notice_status(client, world, notice["id"]) == "responded"
+    [response] = db.session.scalars(select(NoticeResponse)).all()
+    assert response.text == "已为垃圾桶加盖" and len(response.photos) == 1
+    assert [c["path"] for c in stubs.wecom.received if c["path"] == "/cgi-bin/media/get"] == [
+        "/cgi-bin/media/get"
+    ]
+
+
+# --- a parent's menu ---------------------------------------------------------------------------
+
+
+def click(client, openid: str, key: str, created: int) -> str:  # type: ignore[no-untyped-def]
+    response = post(client, WECHAT, wechat_plain(event_xml(openid, "CLICK", key, created=created)))
+    assert response.status_code == 200
+    return reply_content(response)
+
+
+def test_a_parent_s_menu_clicks_run_the_parent_commands(client, world, parent):
+    openid, now = parent.wechat_openid, int(time.time())
+    assert "您还没有提交过反映" in click(client, openid, "BK_PROGRESS", now)
+    parent_says(client, parent, "反映 厨师没有戴帽子")
+    progress = click(client, openid, "BK_PROGRESS", now + 1)
+    assert "厨师没有戴帽子" in progress and "待受理" in progress
+    live = click(client, openid, "BK_LIVE", now + 2)
+    assert f"https://mcll.example.cn/#/parent/centre/{world['centre'].id}" in live
+    assert "请在“绑定”后写邀请码" in click(client, openid, "BK_BIND", now + 3)
+    assert "反映 问题描述" in click(client, openid, "BK_HELP", now + 4)

@@ -218,3 +218,50 @@ def test_a_wecom_message_encrypted_for_another_corp_is_refused(client, world, st
     response = post(client, "/wecom/callback", wecom_signed(xml, "ww-other", agent))
     assert response.status_code == 400
     assert stored() == 0
+
+
+def wecom_post(client, stubs, xml: str, **kwargs):  # type: ignore[no-untyped-def]
+    corp, agent = stubs.wecom.corp_id, stubs.wecom.agent_id
+    return post(client, "/wecom/callback", wecom_signed(xml, corp, agent, **kwargs))
+
+
+def wecom_text(stubs, text: str, **kwargs) -> str:  # type: ignore[no-untyped-def]
+    return text_xml(
+        "wang.jianguan", text, to=stubs.wecom.corp_id, agent_id=stubs.wecom.agent_id, **kwargs
+    )
+
+
+def test_a_wecom_message_with_a_stale_timestamp_is_403_even_when_signed(client, world, stubs):
+    stale = int(time.time()) - 6 * 60
+    response = wecom_post(client, stubs, wecom_text(stubs, "通知"), timestamp=stale)
+    assert response.status_code == 403
+    assert response.get_json()["reason"] == "stale_timestamp"
+    assert stored() == 0
+
+
+def test_a_replayed_wecom_request_is_answered_the_same_and_recorded_once(client, world, stubs):
+    corp, agent = stubs.wecom.corp_id, stubs.wecom.agent_id
+    signed = wecom_signed(wecom_text(stubs, "通知"), corp, agent)
+    first = post(client, "/wecom/callback", signed)
+    again = post(client, "/wecom/callback", signed)
+    assert again.status_code == 200
+    assert reply_content(again, wecom_corp=corp) == reply_content(first, wecom_corp=corp)
+    assert "辖区内目前没有未结的整改通知" in reply_content(first, wecom_corp=corp)
+    assert stored() == 1
+
+
+@pytest.mark.parametrize("body", [XXE, BILLION_LAUGHS], ids=["xxe", "billion-laughs"])
+def test_hostile_xml_inside_the_wecom_envelope_is_refused(client, stubs, body):
+    response = wecom_post(client, stubs, body)
+    assert response.status_code == 400
+    assert response.get_json()["reason"] == "forbidden_xml"
+    assert stored() == 0
+
+
+def test_a_hostile_wecom_envelope_is_refused_before_any_decryption(client, stubs):
+    signed = wecom_signed(wecom_text(stubs, "通知"), stubs.wecom.corp_id, stubs.wecom.agent_id)
+    signed.body = XXE
+    response = post(client, "/wecom/callback", signed)
+    assert response.status_code == 400
+    assert response.get_json()["reason"] == "forbidden_xml"
+    assert stored() == 0

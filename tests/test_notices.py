@@ -240,6 +240,32 @@ def test_an_answer_tells_the_issuing_inspector_in_wecom(client, loop):
     assert row is not None and row.recipient_id == loop["inspector"].id
 
 
+def _told(event: str) -> set[tuple[Channel, int | None, str | None]]:
+    rows = db.session.scalars(select(Notification).where(Notification.event == event)).all()
+    return {(r.channel, r.recipient_id, r.destination) for r in rows}
+
+
+def test_a_returned_answer_tells_the_operator_and_the_agency_groups(client, loop):
+    notice = issued_notice(client, loop)
+    client.post(
+        f"/api/v1/notices/{notice['id']}/responses",
+        data={"text": "已整改"},
+        headers=loop["operator_h"],
+        content_type="multipart/form-data",
+    )
+    returned = client.post(
+        f"/api/v1/inspector/notices/{notice['id']}/return",
+        json={"mode": "live_video", "reason": "照片看不清桶盖，请补拍"},
+        headers=loop["inspector_h"],
+    )
+    assert returned.status_code == 200, returned.get_json()
+    assert _told("notice.returned") == {
+        (Channel.WECHAT_MP, loop["operator"].id, None),
+        (Channel.WECOM_ROBOT, None, "meilan-market"),
+        (Channel.DINGTALK_ROBOT, None, "meilan-ding"),
+    }
+
+
 def test_numbers_are_per_agency_and_sequential(client, loop):
     first = issued_notice(client, loop)
     second = issued_notice(client, loop)
@@ -623,10 +649,13 @@ def test_the_overdue_job_moves_late_notices_once(app, client, loop):
         select(NoticeEvent.to_status).where(NoticeEvent.notice_id == notice["id"])
     ).all()
     assert [s.value for s in history].count("overdue") == 1
-    overdue_rows = db.session.scalars(
-        select(Notification).where(Notification.event == "notice.overdue")
-    ).all()
-    assert {r.recipient_id for r in overdue_rows} == {loop["operator"].id, loop["inspector"].id}
+    # The operator, the issuing inspector and the agency's group robots.
+    assert _told("notice.overdue") == {
+        (Channel.WECHAT_MP, loop["operator"].id, None),
+        (Channel.WECOM_APP, loop["inspector"].id, None),
+        (Channel.WECOM_ROBOT, None, "meilan-market"),
+        (Channel.DINGTALK_ROBOT, None, "meilan-ding"),
+    }
 
 
 def test_an_overdue_notice_is_still_answerable(client, loop):

@@ -233,31 +233,75 @@ def _alert_payload(camera: Camera, reason: str) -> dict:
     }
 
 
-def _watched_now(camera: Camera, now: datetime) -> bool:
-    """Parents and patrols rely on the camera now: a live centre in a meal window."""
+def _outage_counts_from(camera: Camera, now: datetime) -> datetime | None:
+    """Since when this camera's outage matters: the later of its status change and the opening
+    of the meal window `now` falls in. None when nobody relies on the camera now (outside a
+    meal window, or the centre not live)."""
     from app.models import CentreStatus
-    from app.services.centres import in_meal_window
+    from app.services.centres import current_meal_window
 
     centre = camera.centre
-    return centre.status is CentreStatus.LIVE and in_meal_window(centre, now)
+    if centre.status is not CentreStatus.LIVE:
+        return None
+    window = current_meal_window(centre, now)
+    if window is None:
+        return None
+    return max(camera.status_changed_at, window.starts_at)
+
+
+def _outage_key(prefix: str, camera: Camera, since: datetime) -> str:
+    """One message per outage — and, for an outage older than the meal window, one per window
+    (the camera was already bad when the window opened: told again each time one opens)."""
+    key = f"{prefix}:{camera.id}:{camera.status_changed_at.isoformat()}"
+    return key if since == camera.status_changed_at else f"{key}:w{int(since.timestamp())}"
+
+
+def _alert_event(camera: Camera) -> str:
+    return "camera.tampered" if camera.status is CameraStatus.TAMPERED else "camera.offline"
+
+
+def _tell_operators(camera: Camera, since: datetime, reason: str) -> bool:
+    from app.services import outbox
+
+    key = _outage_key(_alert_event(camera), camera, since)
+    payload = _alert_payload(camera, reason)
+    told = [
+        outbox.notify_user(operator, _alert_event(camera), key, payload)
+        for operator in outbox.operators_of(camera.centre_id)
+    ]
+    return any(row is not None for row in told)
 
 
 def alert_operators(camera: Camera, reason: str = "") -> None:
     """Inside the caller's transaction: a camera went bad during a meal window → the centre's
-    operators are told in chat (once per outage)."""
-    from app.services import outbox
+    operators are told in chat (once per outage). One that went bad outside a window is told
+    when the window opens (`report_at_window_open`)."""
+    since = _outage_counts_from(camera, utcnow())
+    if since is not None:
+        _tell_operators(camera, since, reason)
 
-    if not _watched_now(camera, utcnow()):
-        return
-    event = "camera.offline" if camera.status is not CameraStatus.TAMPERED else "camera.tampered"
-    key = f"{event}:{camera.id}:{camera.status_changed_at.isoformat()}"
-    for operator in outbox.operators_of(camera.centre_id):
-        outbox.notify_user(operator, event, key, _alert_payload(camera, reason))
+
+def report_at_window_open(now: datetime | None = None) -> list[int]:
+    """Cameras bad while a meal window is open, whose operators have not been told in this
+    window: they are told now. Covers a camera that went offline (or was covered) before the
+    window opened — its status does not change at the opening, so `alert_operators` never
+    fires for it. Run every minute; idempotent; returns the camera ids reported."""
+    now = now or utcnow()
+    reported = []
+    with transaction():
+        for camera in db.session.scalars(
+            select(Camera).where(Camera.is_enabled.is_(True), Camera.status.in_(ALERT_STATUSES))
+        ):
+            since = _outage_counts_from(camera, now)
+            if since is not None and _tell_operators(camera, since, "用餐时段开始时仍未恢复"):
+                reported.append(camera.id)
+    return sorted(reported)
 
 
 def escalate_persistent_alerts(now: datetime | None = None) -> list[int]:
-    """Cameras still bad after CAMERA_ALERT_ESCALATE_S during a meal window: the regulators'
-    group robots are told (once per outage). Idempotent; returns the camera ids escalated."""
+    """Cameras still bad CAMERA_ALERT_ESCALATE_S into a meal window (counted from the later of
+    the outage and the window's opening): the regulators' group robots are told (once per
+    outage and window). Idempotent; returns the camera ids escalated."""
     from flask import current_app
 
     from app.services import outbox
@@ -274,16 +318,12 @@ def escalate_persistent_alerts(now: datetime | None = None) -> list[int]:
                 Camera.status_changed_at <= cutoff,
             )
         ):
-            if not _watched_now(camera, now):
+            since = _outage_counts_from(camera, now)
+            if since is None or since > cutoff:
                 continue
-            key = f"camera.persistent:{camera.id}:{camera.status_changed_at.isoformat()}"
+            key = _outage_key("camera.persistent", camera, since)
             payload = _alert_payload(camera, "持续异常，请督促处理")
-            event = (
-                "camera.offline"
-                if camera.status is not CameraStatus.TAMPERED
-                else "camera.tampered"
-            )
             for agency in regulators_of(camera.centre):
-                if outbox.notify_agency_groups(agency, event, key, payload):
+                if outbox.notify_agency_groups(agency, _alert_event(camera), key, payload):
                     escalated.append(camera.id)
     return sorted(set(escalated))

@@ -550,9 +550,14 @@ def _tell(
         "status_label": STATUS_LABELS[concern.status],
         "decide_by": concern.decide_by.isoformat(),
         "resolve_by": concern.resolve_by.isoformat(),
+        "at": event.at.isoformat(),
     }
     outbox.notify_user(
-        concern.parent, name, key, {**about, "answer": concern.answer, "reason": event.reason}
+        concern.parent,
+        name,
+        key,
+        # Their own words back (which concern this is about); never who handled it.
+        {**about, "text": concern.text[:200], "answer": concern.answer, "reason": event.reason},
     )
     agencies = regulators_of(centre)
     for_staff = {

@@ -8,7 +8,8 @@ claimer can win: `SELECT … FOR UPDATE SKIP LOCKED` on PostgreSQL, a conditiona
 SQLite (whose write transactions are serialised). Results are recorded only by the claim that
 holds it (`status = sending AND attempts = n`). A worker that dies after the platform took the
 message but before recording it leaves a `sending` row whose lease expires; it is then sent again —
-so a crash can repeat a send at most once, and nothing else can.
+so a crash can repeat a send at most once, and nothing else can. A slow platform cannot: the
+worker renews its claims as it goes (`renew`) and sends only rows it still holds.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from app.models import (
     utcnow,
 )
 from app.services.base import transaction
+from app.services.outbox import SUBSCRIPTION_EVENTS, WXA_SUBSCRIBE
 
 P = NotificationStatus
 
@@ -61,6 +63,15 @@ class Claimed:
     last_inbound_at: datetime | None
     centre_name: str | None
     target: str  # the pacing key's second half: destination name or "u<recipient id>"
+    role: str | None = None  # the recipient's role (links are built for it); None for a group
+    # The registered adapter that sends it: the row's channel, except a WeChat row for someone
+    # who uses only the mini-program (see app/services/outbox.py), sent as a subscription
+    # message by the mini-program's adapter.
+    adapter: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.adapter:
+            object.__setattr__(self, "adapter", self.channel)
 
 
 def _target(channel: str, target: str) -> Any:
@@ -208,17 +219,44 @@ def claim(ids: list[int], lease_s: float, now: datetime | None = None) -> list[C
     return claimed
 
 
+def renew(claims: list[tuple[int, int]], lease_s: float, now: datetime | None = None) -> set[int]:
+    """Extend the lease of rows this worker still holds (`(id, attempt)` of its claims), before
+    it sends the next of them; returns the ids it still holds. A row whose lease ran out and
+    that another worker took back (`reclaim_abandoned`) is not among them and must not be sent:
+    the other worker sends it."""
+    if not claims:
+        return set()
+    until = (now or utcnow()) + timedelta(seconds=lease_s)
+    with transaction() as session:
+        taken = session.execute(
+            update(Notification)
+            .where(
+                Notification.status == P.SENDING,
+                or_(*(and_(Notification.id == i, Notification.attempts == a) for i, a in claims)),
+            )
+            .values(next_attempt_at=until)
+            .returning(Notification.id)
+            .execution_options(synchronize_session=False)
+        ).scalars()
+        return set(taken)
+
+
 def _describe(row: Notification) -> Claimed:
     address: str | None = row.destination
     last_inbound_at = None
+    role = None
+    adapter = row.channel.value
     if row.recipient_id is not None:
         user = db.session.get(User, row.recipient_id)
         if user is not None and user.is_active:
+            role = user.role.value
             if row.channel is Channel.WECOM_APP:
                 address = user.wecom_userid
             elif row.channel is Channel.WECHAT_MP:
                 address = user.wechat_openid
-        if row.channel is Channel.WECHAT_MP and address:
+                if address is None and user.wxa_openid and row.event in SUBSCRIPTION_EVENTS:
+                    address, adapter = user.wxa_openid, WXA_SUBSCRIBE
+        if adapter == Channel.WECHAT_MP.value and address:
             last_inbound_at = last_inbound(Channel.WECHAT_MP, address)
     centre_name = None
     centre_id = (row.payload or {}).get("centre_id")
@@ -235,6 +273,8 @@ def _describe(row: Notification) -> Claimed:
         last_inbound_at=last_inbound_at,
         centre_name=centre_name,
         target=row.destination or f"u{row.recipient_id}",
+        role=role,
+        adapter=adapter,
     )
 
 

@@ -1,7 +1,12 @@
 """Rectification notices (整改通知书): draft → issued → acknowledged → responded → verified, with
 returned, overdue, escalated and withdrawn (DESIGN.md). Every transition is one call here that
 checks who may make it and from which state, appends to the history, writes the outbox rows for
-the people to be told and publishes an event after commit."""
+the people to be told and publishes an event after commit.
+
+Who is told in chat (`_tell`): issued → the centre's operators and the agency's group robots;
+acknowledged → the issuing inspector; responded → the issuer and the groups; returned and
+verified → the operators and the groups; overdue and escalated → the operators, the issuer and
+the groups; withdrawn → the operators and the groups, if it had reached them (issued)."""
 
 from __future__ import annotations
 
@@ -485,12 +490,14 @@ def _review(
         if action == "verify":
             notice.closed_at = now
         event = _move(notice, target, inspector, reason)
+        # Both outcomes reach the operator and the agency's groups (a returned answer is as
+        # much the regulators' business as a verified one).
         _tell(
             notice,
             event,
             f"notice.{'verified' if action == 'verify' else 'returned'}",
             operators=True,
-            groups=action == "verify",
+            groups=True,
         )
     return notice
 
@@ -568,7 +575,7 @@ def mark_overdue(now: dt.datetime | None = None) -> list[int]:
             ):
                 continue  # someone else moved it meanwhile
             event = _move(notice, S.OVERDUE, None, f"已超过整改期限 {notice.deadline.isoformat()}")
-            _tell(notice, event, "notice.overdue", operators=True, issuer=True)
+            _tell(notice, event, "notice.overdue", operators=True, issuer=True, groups=True)
             moved.append(notice.id)
     return moved
 

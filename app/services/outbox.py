@@ -14,18 +14,31 @@ from app.models import Agency, Channel, Notification, Role, User
 # {"wecom_robot": "meilan-market", "dingtalk_robot": "meilan-market"}.
 ROBOT_CHANNELS = (Channel.WECOM_ROBOT, Channel.DINGTALK_ROBOT, Channel.FEISHU_ROBOT)
 
+# A parent who uses only the mini-program (a wxa_openid, no official-account openid) can be told
+# of these by a subscription message (订阅消息): each one-time grant they give in the mini-program
+# lets exactly one message through, so it is spent on what the concern became, not on the
+# "submitted" receipt they already saw on screen.
+SUBSCRIPTION_EVENTS = frozenset({"concern.accepted", "concern.dismissed", "concern.resolved"})
+# The adapter (bots/channels/wxa_subscribe.py) that sends them. Their outbox rows are WeChat
+# rows (`Channel.WECHAT_MP`): a new channel value would need a schema migration, and WeChat it
+# is — if the parent follows the official account meanwhile, the row goes there instead.
+WXA_SUBSCRIBE = "wxa_subscribe"
 
-def channel_for(user: User) -> Channel | None:
-    """How a person is reached in chat: WeCom when bound there, else the official account."""
+
+def channel_for(user: User, event: str | None = None) -> Channel | None:
+    """How a person is reached in chat: WeCom when bound there, else the official account, else
+    (for a concern's outcome, `SUBSCRIPTION_EVENTS`) the mini-program's subscription message."""
     if user.wecom_userid:
         return Channel.WECOM_APP
     if user.wechat_openid:
+        return Channel.WECHAT_MP
+    if user.wxa_openid and event in SUBSCRIPTION_EVENTS:
         return Channel.WECHAT_MP
     return None
 
 
 def notify_user(user: User, event: str, key: str, payload: dict[str, Any]) -> Notification | None:
-    channel = channel_for(user)
+    channel = channel_for(user, event)
     if channel is None or not user.is_active:
         return None
     return _add(

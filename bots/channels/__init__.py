@@ -59,7 +59,14 @@ class Registry:
 
 def build(settings: Mapping[str, Any]) -> Registry:
     # Importing the adapters registers them.
-    from bots.channels import dingtalk, feishu, wechat_mp, wecom_app, wecom_robot  # noqa: F401
+    from bots.channels import (  # noqa: F401
+        dingtalk,
+        feishu,
+        wechat_mp,
+        wecom_app,
+        wecom_robot,
+        wxa_subscribe,
+    )
 
     channels = {}
     for name, factory in _factories.items():

@@ -8,8 +8,9 @@ the channels that have them (the official account and the WeCom app) into an `In
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
@@ -27,17 +28,40 @@ class Message:
     # Fields for a WeChat template message (keyword1…); adapters without templates ignore them.
     fields: tuple[tuple[str, str], ...] = ()
 
-    def as_text(self) -> str:
+    def as_text(self, max_bytes: int | None = None) -> str:
+        """Plain text, at most `max_bytes` in UTF-8 (see `fit_lines`)."""
         parts = [self.title, *self.lines]
         if self.url:
             parts.append(f"详情：{self.url}")
-        return "\n".join(parts)
+        return fit_lines(parts, max_bytes)
 
-    def as_markdown(self) -> str:
+    def as_markdown(self, max_bytes: int | None = None) -> str:
         parts = [f"**{self.title}**", *(f"> {line}" for line in self.lines)]
         if self.url:
             parts.append(f"[查看详情]({self.url})")
-        return "\n".join(parts)
+        return fit_lines(parts, max_bytes)
+
+
+# A line shortened to fit keeps at least this much; shorter than that, the whole text is cut.
+MIN_KEPT_LINE_BYTES = 64
+
+
+def fit_lines(parts: list[str], max_bytes: int | None) -> str:
+    """The lines joined, at most `max_bytes` in UTF-8. What makes a message long is one long line
+    (a pasted reason or answer), so that line is cut (ending in an ellipsis): the title, the
+    chat commands and the link after it survive. Only if that cannot make room is the end cut."""
+    text = "\n".join(parts)
+    if max_bytes is None or len(text.encode()) <= max_bytes:
+        return text
+    excess = len(text.encode()) - max_bytes
+    longest = max(range(len(parts)), key=lambda i: len(parts[i].encode()))
+    keep = len(parts[longest].encode()) - excess
+    if keep >= MIN_KEPT_LINE_BYTES:
+        shortened = [*parts[:longest], truncate_utf8(parts[longest], keep), *parts[longest + 1 :]]
+        text = "\n".join(shortened)
+        if len(text.encode()) <= max_bytes:
+            return text
+    return truncate_utf8(text, max_bytes)
 
 
 @dataclass(frozen=True)
@@ -121,9 +145,18 @@ class HttpChannel(ChatChannel):
         return text
 
     def post_json(self, url: str, body: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        """POST and return the JSON answer; network trouble and HTTP 5xx are transient."""
+        """POST and return the JSON answer; network trouble and HTTP 5xx are transient.
+
+        The body goes as compact UTF-8 JSON (`encode_json`), the bytes `fit_body` measured:
+        requests' own `json=` escapes every Chinese character to six bytes (\\uXXXX)."""
         try:
-            response = self.http.post(url, json=body, timeout=self.timeout, **kwargs)
+            response = self.http.post(
+                url,
+                data=encode_json(body),
+                headers={"Content-Type": "application/json; charset=utf-8"},
+                timeout=self.timeout,
+                **kwargs,
+            )
         except requests.RequestException as exc:
             raise SendError(self.scrub(f"{type(exc).__name__}: {exc}")) from None
         if response.status_code >= 500:
@@ -142,8 +175,32 @@ def truncate_utf8(text: str, max_bytes: int, ellipsis: str = "…") -> str:
     data = text.encode()
     if len(data) <= max_bytes:
         return text
-    room = max_bytes - len(ellipsis.encode())
+    room = max(max_bytes - len(ellipsis.encode()), 0)
     return data[:room].decode("utf-8", errors="ignore") + ellipsis
+
+
+def encode_json(body: Any) -> bytes:
+    """A request body as the HTTP channels send it: compact JSON in UTF-8."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def fit_body(
+    build: Callable[[str], dict[str, Any]],
+    text_of: Callable[[int | None], str],
+    max_bytes: int,
+) -> dict[str, Any]:
+    """The body `build(text)` makes, with the text (`text_of(max_bytes)`, e.g.
+    `Message.as_text`) cut so that the encoded body is at most `max_bytes`: these platforms limit
+    the whole request, JSON escapes included."""
+    text = text_of(None)
+    body = build(text)
+    excess = len(encode_json(body)) - max_bytes
+    while excess > 0 and text:
+        budget = len(text.encode()) - excess
+        text = text_of(budget) if budget > 0 else ""
+        body = build(text)
+        excess = len(encode_json(body)) - max_bytes
+    return body
 
 
 def paces_from(

@@ -1,6 +1,7 @@
 """DingTalk custom robot (自定义机器人) with signing: `timestamp` (ms) and `sign` =
 base64(HMAC-SHA256(key=secret, msg="timestamp\\nsecret")) in the query; 20 messages a minute,
-and a robot that exceeds it is banned for 10 minutes (130101 / 410100)."""
+and a robot that exceeds it is banned for 10 minutes (130101 / 410100). The request body may
+be at most 20,000 bytes (460101 "message too long, exceed 20000 bytes")."""
 
 from __future__ import annotations
 
@@ -19,16 +20,17 @@ from bots.channels.base import (
     Recipient,
     SendError,
     Throttled,
+    fit_body,
     paces_from,
-    truncate_utf8,
 )
 from bots.channels.robots import RobotChannel, robots_of
 
 NAME = "dingtalk_robot"
-MARKDOWN_MAX_BYTES = 5000
+BODY_MAX_BYTES = 20_000
 THROTTLE_CODES = {130101, 410100}
 BAN_S = 600
-PERMANENT_CODES = {300001, 300005, 400013}  # token missing / not found / robot disabled
+# token missing / not found / robot disabled / too long
+PERMANENT_CODES = {300001, 300005, 400013, 460101}
 
 
 def signature(secret: str, timestamp_ms: int) -> str:
@@ -51,12 +53,13 @@ class DingTalkRobot(RobotChannel):
         if options.get("secret"):
             now_ms = int(time.time() * 1000)
             params.update(timestamp=now_ms, sign=signature(options["secret"], now_ms))
-        text = truncate_utf8(message.as_markdown(), MARKDOWN_MAX_BYTES)
-        answer = self.post_json(
-            f"{self.api_base}/robot/send",
-            {"msgtype": "markdown", "markdown": {"title": message.title, "text": text}},
-            params=params,
+        title = message.title
+        body = fit_body(
+            lambda text: {"msgtype": "markdown", "markdown": {"title": title, "text": text}},
+            message.as_markdown,
+            BODY_MAX_BYTES,
         )
+        answer = self.post_json(f"{self.api_base}/robot/send", body, params=params)
         code = int(answer.get("errcode", -1))
         if code == 0:
             return Delivery("markdown")

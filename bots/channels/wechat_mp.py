@@ -11,7 +11,9 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from datetime import time as dt_time
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import requests
 from wechatpy import parse_message
@@ -29,7 +31,6 @@ from bots.channels.base import (
     Recipient,
     SendError,
     Throttled,
-    truncate_utf8,
 )
 from bots.channels.callback import (
     CallbackRefused,
@@ -44,12 +45,24 @@ SERVICE_WINDOW = timedelta(hours=48)
 # Leave a margin: a message queued at 47:59 may go out after the window closed.
 SERVICE_WINDOW_MARGIN = timedelta(minutes=10)
 CUSTOM_TEXT_MAX_BYTES = 2048
+# The configured template (WECHAT_TEMPLATE_ID) has first, keyword1…keyword3 and remark.
+TEMPLATE_KEYWORDS = 3
 OUTSIDE_WINDOW = 45015  # response out of time limit
 OVER_WINDOW_QUOTA = 45047  # out of response count limit
-API_FREQ_LIMIT = 45009
+API_FREQ_LIMIT = 45009  # reach max api daily quota limit
+CHINA_TZ = ZoneInfo("Asia/Shanghai")
 BUSY = -1
 # The user unsubscribed, or the openid is not of this account: retrying cannot help.
 PERMANENT_CODES = {40003, 43004, 43019}
+
+
+def until_quota_resets(now: datetime | None = None) -> float:
+    """Seconds until WeChat's daily API quotas reset (midnight, China time), at least a minute.
+    45009 means the account's quota for the day is used up (an administrator can clear it in
+    the console, hence no longer than a day's wait and the minimum)."""
+    local = (now or datetime.now(UTC)).astimezone(CHINA_TZ)
+    midnight = datetime.combine(local.date() + timedelta(days=1), dt_time(0), CHINA_TZ)
+    return max((midnight - local).total_seconds(), 60.0)
 
 
 def map_error(exc: WeChatClientException) -> SendError:
@@ -58,7 +71,9 @@ def map_error(exc: WeChatClientException) -> SendError:
         status = getattr(exc.response, "status_code", None)
         return SendError(f"HTTP {status}", code=status)
     if code == API_FREQ_LIMIT:
-        return Throttled(f"{code} api frequency limit", code=code, retry_after=60)
+        return Throttled(
+            f"{code} daily API quota used up", code=code, retry_after=until_quota_resets()
+        )
     return SendError(f"{code} {exc.errmsg}", code=code, permanent=code in PERMANENT_CODES)
 
 
@@ -171,7 +186,7 @@ class WeChatOfficialAccount(ChatChannel):
             raise SendError("official account API not configured (WECHAT_APP_SECRET)")
         if in_service_window(to.last_inbound_at):
             try:
-                text = truncate_utf8(message.as_text(), CUSTOM_TEXT_MAX_BYTES)
+                text = message.as_text(CUSTOM_TEXT_MAX_BYTES)
                 self.client.message.send_text(to.address, text)
                 return Delivery("custom")
             except WeChatClientException as exc:
@@ -188,7 +203,7 @@ class WeChatOfficialAccount(ChatChannel):
                 "outside the 48-hour window and no WECHAT_TEMPLATE_ID configured", permanent=True
             )
         data: dict[str, dict[str, str]] = {"first": {"value": message.title}}
-        for index, (_, value) in enumerate(message.fields, start=1):
+        for index, (_, value) in enumerate(message.fields[:TEMPLATE_KEYWORDS], start=1):
             data[f"keyword{index}"] = {"value": value}
         data["remark"] = {"value": "\n".join(message.lines[-1:]) if message.lines else ""}
         try:

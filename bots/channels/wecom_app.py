@@ -30,7 +30,6 @@ from bots.channels.base import (
     SendError,
     Throttled,
     paces_from,
-    truncate_utf8,
 )
 from bots.channels.callback import CallbackRefused, Inbound, check_signature, inbound_from, safe_xml
 
@@ -143,7 +142,7 @@ class WeComApp(ChatChannel):
     def send(self, to: Recipient, message: Message) -> Delivery:
         if self.client is None or self.agent_id is None:
             raise SendError("WeCom app not configured (WECOM_SECRET, WECOM_AGENT_ID)")
-        text = truncate_utf8(message.as_text(), TEXT_MAX_BYTES)
+        text = message.as_text(TEXT_MAX_BYTES)
         try:
             answer = self.client.message.send_text(self.agent_id, to.address, text)
         except WeChatClientException as exc:

@@ -15,7 +15,6 @@ from bots.channels.base import (
     SendError,
     Throttled,
     paces_from,
-    truncate_utf8,
 )
 from bots.channels.robots import RobotChannel, robots_of
 
@@ -32,7 +31,7 @@ class WeComRobot(RobotChannel):
         key = self.options(to.address).get("key")
         if not key:
             raise SendError(f"robot {to.address!r} has no key", permanent=True)
-        content = truncate_utf8(message.as_markdown(), MARKDOWN_MAX_BYTES)
+        content = message.as_markdown(MARKDOWN_MAX_BYTES)
         answer = self.post_json(
             f"{self.api_base}/cgi-bin/webhook/send",
             {"msgtype": "markdown", "markdown": {"content": content}},

@@ -3,8 +3,10 @@ of what it received, and outages on demand.
 
 Outages: `go_down("refused")` closes the listening socket (clients get "connection refused")
 and `come_back()` listens again on the same port; `go_down("5xx")` answers 503 to everything.
-`down_for(seconds)` does either for a while. HTTP/1.0, one request at a time, connection closed
-after each answer — no keep-alive socket outlives a test.
+`down_for(seconds)` does either for a while. `slow_down(seconds)` makes every answer take that
+long (a hanging platform); `throttled = True` answers the platform's "too fast" code. HTTP/1.0,
+one request at a time, connection closed after each answer — no keep-alive socket outlives a
+test.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ class StubServer:
         self._port: int | None = None
         self._down_mode: str | None = None
         self._down_until: float | None = None
+        self.delay_s = 0.0
+        # Answer "too fast" (the platform's throttling code) to every message (see subclasses).
+        self.throttled = False
 
     # -- control ------------------------------------------------------------------------------
 
@@ -106,6 +111,10 @@ class StubServer:
         self.go_down(mode)
         self._down_until = time.monotonic() + seconds
 
+    def slow_down(self, seconds: float) -> None:
+        """Take `seconds` over every answer from now on (a platform that hangs)."""
+        self.delay_s = seconds
+
     def tick(self) -> None:
         if self._down_until is not None and time.monotonic() >= self._down_until:
             self.come_back()
@@ -126,9 +135,12 @@ class StubServer:
                     "path": request.path,
                     "query": {k: request.args.get(k, "") for k in request.args},
                     "json": body,
+                    "size": len(request.get_data()),  # the body's bytes, as the platform counts
                     "at": time.time(),
                 }
             )
+        if self.delay_s:
+            time.sleep(self.delay_s)
         if self._down_mode == "5xx":
             return Response("service unavailable", status=503)(environ, start_response)
         response = self.handle(request, body)

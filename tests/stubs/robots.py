@@ -3,11 +3,14 @@ way the platforms do.
 
 DingTalk `POST /robot/send?access_token=&timestamp=&sign=`: 300001 unknown token; 310000 when
 the sign is not base64(HMAC-SHA256(secret, "timestamp\\nsecret")) or the timestamp is more than an
-hour off; over 20 messages a minute → 130101, and the robot stays banned for `ban_s` (10 min).
+hour off; a body over 20,000 bytes → 460101 "message too long, exceed 20000 bytes"; over 20
+messages a minute → 130101, and the robot stays banned for `ban_s` (10 min).
 
 Feishu `POST /open-apis/bot/v2/hook/<token>`: 19001 unknown hook; 19021 when `sign` is not
-base64(HMAC-SHA256(key="timestamp\\nsecret", msg="")) or the timestamp is an hour off; over 5 a
-second or 100 a minute → 11232.
+base64(HMAC-SHA256(key="timestamp\\nsecret", msg="")) or the timestamp is an hour off; a body
+over 20 KB (the custom-bot guide: "请求体的数据大小不能超过 20 KB", taken as 20,000 bytes) →
+19036, the code Feishu answers an oversized message with; over 5 a second or 100 a minute →
+11232 (also to everything while `throttled`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ import pytest
 from werkzeug.wrappers import Request, Response
 
 from tests.stubs.base import SlidingLimit, StubServer
+
+DINGTALK_BODY_MAX_BYTES = 20_000
+FEISHU_BODY_MAX_BYTES = 20_000
 
 
 class DingTalkStub(StubServer):
@@ -65,6 +71,8 @@ class DingTalkStub(StubServer):
             fresh = False
         if not fresh or not hmac.compare_digest(expected, sign):
             return self._refuse(310000, "sign not match")
+        if len(request.get_data()) > DINGTALK_BODY_MAX_BYTES:
+            return self._refuse(460101, "message too long, exceed 20000 bytes")
         now = time.monotonic()
         with self.lock:
             if self._banned_until.get(token, 0) > now:
@@ -119,9 +127,15 @@ class FeishuStub(StubServer):
             return self._refuse(
                 19021, "sign match fail or timestamp is not within one hour from current time"
             )
+        if len(request.get_data()) > FEISHU_BODY_MAX_BYTES:
+            return self._refuse(19036, "The message exceeds the size limit of 20KB")
         now = time.monotonic()
         with self.lock:
-            if not self._second.allow(token, now) or not self._minute.allow(token, now):
+            if (
+                self.throttled
+                or not self._second.allow(token, now)
+                or not self._minute.allow(token, now)
+            ):
                 return self._refuse(11232, "frequency limited psm[lark.oapi.app_platform_runtime]")
             self.messages[token].append(body)
         return self.json({"code": 0, "data": {}, "msg": "success"})

@@ -30,9 +30,21 @@ Official-account messaging (the access token must be one this stub issued, else 
   user's last message (`user_wrote(openid)`), else 45015; at most 5 per window, else 45047.
 - `POST /cgi-bin/message/template/send`: 40037 for an unknown template id, 40003 unknown openid
   (one never registered with `follow(openid)` or `user_wrote`); returns a msgid.
+  Text content over 2048 bytes (UTF-8) → 45002.
 - `GET /cgi-bin/media/get?media_id=` the temporary file (`add_media`), else 40007.
-Received messages land in `custom_messages` / `template_messages`. `unavailable = True` answers
-HTTP 503 to everything (an outage).
+- `throttled = True`: the message endpoints answer 45009 (the account's daily API quota is
+  used up: "reach max api daily quota limit").
+
+Mini-program subscription messages (订阅消息), for a mini-program registered with `add_app`:
+- `POST /cgi-bin/message/subscribe/send` with an access token issued to the mini-program (any
+  other token: 40001): 40037 for a template the mini-program did not pick
+  (`add_subscribe_template`); 40003 unless `touser` is a user of that mini-program; 47003 when
+  `data` misses one of the template's keys or a value breaks its type's rule (thing ≤ 20
+  characters, phrase ≤ 5 Chinese characters, time like 15:01 or 2019年10月1日 15:01, no control
+  characters); 41030 for a `page` not in `wxa_pages`; 43101 unless the user has a grant left
+  (`grant_subscription`): each one-time grant lets exactly one message through.
+Received messages land in `custom_messages` / `template_messages` / `subscribe_messages`.
+`unavailable = True` answers HTTP 503 to everything (an outage).
 
 Use the `wechat_stub` fixture, or `with WeChatStub() as stub:`.
 """
@@ -40,6 +52,7 @@ Use the `wechat_stub` fixture, or `with WeChatStub() as stub:`.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import threading
 import time
@@ -63,6 +76,13 @@ DEFAULT_RATE_LIMIT = 100
 CODE_TTL_S = 5 * 60
 SERVICE_WINDOW_S = 48 * 3600  # customer-service messages only this long after the user wrote
 CUSTOM_PER_WINDOW = 5
+CUSTOM_TEXT_MAX_BYTES = 2048
+THING_MAX_CHARS, PHRASE_MAX_CHARS = 20, 5
+_TIME = re.compile(
+    r"^((\d{4}年)?\d{1,2}月\d{1,2}日 |\d{4}[-/.]\d{1,2}[-/.]\d{1,2} )?\d{1,2}:\d{2}(:\d{2})?$"
+)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_HAN = re.compile(r"^[\u4e00-\u9fff]+$")
 
 
 @dataclass(frozen=True)
@@ -97,6 +117,14 @@ class WeChatStub:
     templates: set[str] = field(default_factory=lambda: {"tpl-notice"})
     custom_messages: list[dict[str, Any]] = field(default_factory=list)
     template_messages: list[dict[str, Any]] = field(default_factory=list)
+    subscribe_messages: list[dict[str, Any]] = field(default_factory=list)
+    throttled: bool = False  # message sends answer 45009 (daily API quota used up)
+    # Other accounts on the same API host (a mini-program next to the official account):
+    # appid → secret; their tokens are their own.
+    apps: dict[str, str] = field(default_factory=dict)
+    # Mini-program subscription templates: template id → its keys (thing1, phrase2, …).
+    subscribe_templates: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    wxa_pages: set[str] = field(default_factory=lambda: {"pages/web/index"})
     # Web authorisation: the account's authorised domains and who holds the phone.
     oauth_domains: set[str] = field(default_factory=lambda: {"127.0.0.1"})
     oauth_openid: str = field(default_factory=lambda: "o" + secrets.token_urlsafe(20))
@@ -111,6 +139,9 @@ class WeChatStub:
         self._last_wrote: dict[str, float] = {}  # openid → when they last wrote to us
         self._custom_sent: dict[str, int] = {}  # openid → customer-service messages this window
         self._media: dict[str, bytes] = {}
+        self._token_app: dict[str, str] = {}  # access token → the appid it was issued to
+        self._wxa_users: dict[str, str] = {}  # mini-program openid → its mini-program's appid
+        self._grants: dict[tuple[str, str], int] = {}  # (openid, template id) → grants left
 
     # -- control -----------------------------------------------------------------------------
 
@@ -188,6 +219,33 @@ class WeChatStub:
         with self._lock:
             self._last_wrote.setdefault(openid, 0.0)
 
+    def add_app(self, appid: str, secret: str) -> None:
+        """Another account (e.g. the mini-program) that fetches tokens from this host."""
+        with self._lock:
+            self.apps[appid] = secret
+
+    def add_subscribe_template(self, template_id: str, keys: tuple[str, ...]) -> None:
+        with self._lock:
+            self.subscribe_templates[template_id] = keys
+
+    def grant_subscription(
+        self, openid: str, template_id: str, *, appid: str, times: int = 1
+    ) -> None:
+        """The mini-program user tapped 允许 on `wx.requestSubscribeMessage` `times` times."""
+        with self._lock:
+            self._wxa_users[openid] = appid
+            key = (openid, template_id)
+            self._grants[key] = self._grants.get(key, 0) + times
+
+    def wxa_user(self, openid: str, appid: str) -> None:
+        """A user of the mini-program who has granted nothing."""
+        with self._lock:
+            self._wxa_users[openid] = appid
+
+    def grants_left(self, openid: str, template_id: str) -> int:
+        with self._lock:
+            return self._grants.get((openid, template_id), 0)
+
     def add_media(self, data: bytes, media_id: str | None = None) -> str:
         media_id = media_id or secrets.token_urlsafe(24)
         with self._lock:
@@ -235,10 +293,17 @@ class WeChatStub:
             if data is not None:
                 return Response(data, content_type="image/jpeg")(environ, start_response)
             body = _error(40007, "invalid media_id")
+        elif request.path.startswith("/cgi-bin/message/") and self.throttled:
+            body = _error(45009, "reach max api daily quota limit")
         elif request.path == "/cgi-bin/message/custom/send" and request.method == "POST":
             body = self._custom_send(json.loads(request.get_data() or b"{}"))
         elif request.path == "/cgi-bin/message/template/send" and request.method == "POST":
             body = self._template_send(json.loads(request.get_data() or b"{}"))
+        elif request.path == "/cgi-bin/message/subscribe/send" and request.method == "POST":
+            body = self._subscribe_send(
+                self._token_app.get(query.get("access_token", ""), ""),
+                json.loads(request.get_data() or b"{}"),
+            )
         else:
             return Response("not found", status=404)(environ, start_response)
         response = Response(
@@ -250,9 +315,11 @@ class WeChatStub:
     def _token(self, q: dict[str, str], ip: str) -> dict[str, Any]:
         if q.get("grant_type") != "client_credential":
             return _error(40002, "invalid grant_type")
-        if q.get("appid") != self.appid:
+        secrets_of = {self.appid: self.secret, **self.apps}
+        appid = q.get("appid", "")
+        if appid not in secrets_of:
             return _error(40013, "invalid appid")
-        if q.get("secret") != self.secret:
+        if q.get("secret") != secrets_of[appid]:
             return _error(
                 40001,
                 "invalid credential, access_token is invalid or not latest",
@@ -262,6 +329,7 @@ class WeChatStub:
         token = secrets.token_urlsafe(96)
         with self._lock:
             self.access_tokens.append(token)
+            self._token_app[token] = appid
         return {"access_token": token, "expires_in": 7200}
 
     def _jscode2session(self, q: dict[str, str]) -> dict[str, Any]:
@@ -335,6 +403,9 @@ class WeChatStub:
 
     def _custom_send(self, message: dict[str, Any]) -> dict[str, Any]:
         openid = message.get("touser", "")
+        content = (message.get("text") or {}).get("content", "")
+        if len(str(content).encode()) > CUSTOM_TEXT_MAX_BYTES:
+            return _error(45002, "content size out of limit")
         with self._lock:
             wrote = self._last_wrote.get(openid)
             if wrote is None:
@@ -355,6 +426,49 @@ class WeChatStub:
                 return _error(40003, "invalid openid")
             self.template_messages.append(message)
         return {"errcode": 0, "errmsg": "ok", "msgid": int(time.time() * 1000)}
+
+    def _subscribe_send(self, appid: str, message: dict[str, Any]) -> dict[str, Any]:
+        if appid not in self.apps:  # the official account's token: not a mini-program's
+            return _error(40001, "invalid credential, access_token is invalid or not latest")
+        template_id, openid = message.get("template_id", ""), message.get("touser", "")
+        keys = self.subscribe_templates.get(template_id)
+        if keys is None:
+            return _error(40037, "invalid template_id")
+        with self._lock:
+            if self._wxa_users.get(openid) != appid:
+                return _error(40003, "invalid openid")
+        data = message.get("data") or {}
+        for key in keys:
+            problem = _subscribe_value_problem(key, (data.get(key) or {}).get("value"))
+            if problem:
+                return _error(47003, f"argument invalid! data.{key}.value {problem}")
+        if message.get("page") is not None and str(message["page"]).split("?")[0] not in (
+            self.wxa_pages
+        ):
+            return _error(41030, "invalid page")
+        with self._lock:
+            left = self._grants.get((openid, template_id), 0)
+            if left <= 0:
+                return _error(43101, "user refuse to accept the msg")
+            self._grants[(openid, template_id)] = left - 1
+            self.subscribe_messages.append(message)
+        return {"errcode": 0, "errmsg": "ok", "msgid": int(time.time() * 1000)}
+
+
+def _subscribe_value_problem(key: str, value: Any) -> str | None:
+    """Why WeChat would refuse this value for a key of this type (None: it is fine)."""
+    if not isinstance(value, str) or not value:
+        return "empty"
+    if _CONTROL.search(value):
+        return "invalid"
+    kind = key.rstrip("0123456789")
+    if kind == "thing" and len(value) > THING_MAX_CHARS:
+        return "exceeds limit"
+    if kind == "phrase" and (len(value) > PHRASE_MAX_CHARS or not _HAN.match(value)):
+        return "invalid"
+    if kind == "time" and not _TIME.match(value):
+        return "invalid"
+    return None
 
 
 def _error(errcode: int, errmsg: str) -> dict[str, Any]:

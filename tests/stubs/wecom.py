@@ -6,6 +6,9 @@ webhook, with WeCom's rules and error codes.
 - `POST /cgi-bin/message/send?access_token=` app message to members: 40014 bad token, 40056 bad
   agentid; unknown members come back in `invaliduser`. Over 30 messages a minute to one member
   the excess is **silently dropped** (errcode 0, as WeCom documents) and listed in `dropped`.
+  Text content over 2048 bytes is **silently cut** there ("最长不超过2048个字节，超过将截断"):
+  the member gets the first 2048 bytes, listed in `truncated`. `throttled = True`: 45009 (接口
+  调用超过限制) to every send.
 - `GET /cgi-bin/media/get?access_token=&media_id=` → the file, or 40007.
 - `POST /cgi-bin/webhook/send?key=` group robot: 93000 unknown key, 40058 markdown content over
   4096 bytes, 45009 over 20 messages a minute per robot.
@@ -26,6 +29,7 @@ CORP_ID = "ww-test-corp"
 CORP_SECRET = "wecom-test-secret"
 AGENT_ID = 1000002
 MARKDOWN_MAX_BYTES = 4096
+TEXT_MAX_BYTES = 2048
 
 
 class WeComStub(StubServer):
@@ -47,6 +51,7 @@ class WeComStub(StubServer):
         self.tokens: list[str] = []
         self.app_messages: list[dict[str, Any]] = []  # delivered to a member
         self.dropped: list[dict[str, Any]] = []  # over the per-member limit
+        self.truncated: list[dict[str, Any]] = []  # text cut to 2048 bytes by WeCom
         self.robot_messages: dict[str, list[dict[str, Any]]] = {}
         self._member_limit = SlidingLimit(*per_member)
         self._robot_limit = SlidingLimit(*per_robot)
@@ -86,6 +91,14 @@ class WeComStub(StubServer):
     def _app_message(self, body: dict[str, Any]) -> Response:
         if body.get("agentid") != self.agent_id:
             return self.json({"errcode": 40056, "errmsg": "invalid agentid"})
+        if self.throttled:
+            return self.json({"errcode": 45009, "errmsg": "api freq out of limit"})
+        content = (body.get("text") or {}).get("content")
+        if isinstance(content, str) and len(content.encode()) > TEXT_MAX_BYTES:
+            cut = content.encode()[:TEXT_MAX_BYTES].decode("utf-8", errors="ignore")
+            body = {**body, "text": {**body["text"], "content": cut}}
+            with self.lock:
+                self.truncated.append(body)
         invalid = []
         for member in str(body.get("touser") or "").split("|"):
             if member not in self.members:
