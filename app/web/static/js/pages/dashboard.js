@@ -204,7 +204,7 @@ export async function dashboardPage(ctx) {
 
   // The figures regulators report ("已接入 35 家"): from /coverage, which the summary lacks.
   const drawCoverage = (c) => {
-    const districts = Object.entries(c.centres.by_district);
+    const districts = Object.values(c.centres.by_district);
     const cameras = ["online", "offline", "stalled", "tampered"].filter(
       (key) => key !== "tampered" || c.cameras[key],
     );
@@ -213,10 +213,9 @@ export async function dashboardPage(ctx) {
       ${districts.length
         ? html`<table class="bk-coverage__table">
             <thead><tr><th>辖区</th><th>已上线</th><th>纳入监管</th></tr></thead>
-            <tbody>${districts.map(([name, counts]) => {
-              const all = Object.values(counts).reduce((a, b) => a + b, 0);
-              return html`<tr data-district="${name}"><td>${name}</td><td data-live>${counts.live || 0}</td><td data-total>${all}</td></tr>`;
-            })}</tbody>
+            <tbody>${districts.map(
+              (d) => html`<tr data-district="${d.name}"><td>${d.name}</td><td data-live>${d.by_status.live || 0}</td><td data-total>${d.total}</td></tr>`,
+            )}</tbody>
           </table>`
         : ""}
       <p class="bk-coverage__cameras">摄像头：${cameras.map(
