@@ -22,6 +22,7 @@ def create_app(config: Config | None = None) -> Flask:
     from app.api import init_app as init_api
     from app.extensions import db, migrate, socketio
     from app.media_runner import init_app as init_media
+    from app.realtime import client_manager
     from app.realtime import init_app as init_realtime
     from app.web import init_app as init_web
     from bots import init_app as init_bots
@@ -66,6 +67,8 @@ def create_app(config: Config | None = None) -> Flask:
         app,
         async_mode=app.config["SOCKETIO_ASYNC_MODE"],
         message_queue=app.config.get("REDIS_URL"),
+        # Ours applies the room orders of app.realtime; a fresh one for every app.
+        client_manager=client_manager(app.config.get("REDIS_URL")),
         cors_allowed_origins=[],
     )
     init_api(app)

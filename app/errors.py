@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy.exc
-from flask import Flask, jsonify, request
+from flask import Flask, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 
@@ -100,6 +100,14 @@ def _wants_json() -> bool:
     return best == "application/json"
 
 
+def _photo_form_too_large() -> str:
+    """What a parent or operator is told when their photos together are too large."""
+    mib = 1024 * 1024
+    per_photo = current_app.config["UPLOAD_MAX_BYTES"] // mib
+    whole = (request.max_content_length or 0) // mib
+    return f"照片总大小超过上限：每张照片不超过 {per_photo} MB，一次提交共不超过 {whole} MB"
+
+
 def init_app(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def handle_domain_error(exc: DomainError):
@@ -124,6 +132,8 @@ def init_app(app: Flask) -> None:
             details["fields"] = flat
         if not _wants_json():
             return exc
+        if status == 413 and request.mimetype == "multipart/form-data":
+            message = _photo_form_too_large()
         return jsonify(error_body(code, message, **details)), status
 
     @app.errorhandler(sqlalchemy.exc.TimeoutError)

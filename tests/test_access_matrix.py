@@ -132,6 +132,8 @@ RULES: dict[tuple[str, str], Rule] = {
         READERS_OF_A, f"{API}/snapshots/{{snapshot_a}}/image"
     ),
     # --- parents ---------------------------------------------------------------------------
+    ("GET", "/api/v1/parent/me"): Rule(PARENTS, f"{API}/parent/me"),
+    ("PATCH", "/api/v1/parent/me"): Rule(PARENTS, f"{API}/parent/me", _json(phone="13800138000")),
     ("POST", "/api/v1/parent/bind"): Rule(
         PARENTS, f"{API}/parent/bind", lambda w: {"json": {"code": w.tokens["invite_code"]}}
     ),

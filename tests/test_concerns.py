@@ -9,11 +9,14 @@ import hashlib
 import io
 import json
 import uuid
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from PIL import ExifTags, Image
 from sqlalchemy import func, select
+from werkzeug.datastructures import FileStorage, MultiDict
+from werkzeug.test import encode_multipart
 
 from app.extensions import db, socketio
 from app.models import (
@@ -28,10 +31,10 @@ from app.models import (
     Severity,
 )
 from app.realtime import NAMESPACE
-from app.services import concerns
+from app.services import concerns, uploads
 from tests import factories as f
 from tests.test_concurrency import _parallel
-from tests.test_notices import png
+from tests.test_notices import noisy_png, png
 from tests.test_notices import published as _published_fixture
 from tests.test_parents import World
 from tests.test_parents import world as _world_fixture
@@ -671,3 +674,176 @@ def test_realtime_events_to_staff_rooms_carry_no_reporter(app, client, world):
     [own] = heard(parent)
     assert own["parent_id"] == world["parent"].id
     assert heard(other_parent) == []
+
+
+def test_a_dismissal_tells_the_parent_in_chat_and_in_their_open_app(app, client, world):
+    concern = submitted(client, world)
+    parent_app = _listen(app, client, world["parent"])
+    operator_app = _listen(app, client, world["operator"])
+    response = triage(
+        client, world, concern["id"], "dismiss", reason="所反映情况不属于食品安全范畴"
+    )
+    assert response.status_code == 200
+    [told] = db.session.scalars(
+        select(Notification).where(
+            Notification.recipient_id == world["parent"].id,
+            Notification.event == "concern.dismissed",
+        )
+    ).all()
+    assert told.payload["status_label"] == "不予受理"
+    assert told.payload["reason"] == "所反映情况不属于食品安全范畴"
+    [event] = [
+        m["args"][0] for m in parent_app.get_received(NAMESPACE) if m["name"] == "concern.dismissed"
+    ]
+    assert (event["concern_id"], event["status"], event["parent_id"]) == (
+        concern["id"],
+        "dismissed",
+        world["parent"].id,
+    )
+    [to_staff] = [
+        m["args"][0]
+        for m in operator_app.get_received(NAMESPACE)
+        if m["name"] == "concern.dismissed"
+    ]
+    assert "parent_id" not in to_staff
+
+
+@pytest.mark.parametrize("status", [NoticeStatus.DRAFT, NoticeStatus.WITHDRAWN])
+def test_a_concern_cannot_be_resolved_with_a_notice_never_issued(client, world, status):
+    concern = submitted(client, world)
+    assert triage(client, world, concern["id"], "accept").status_code == 200
+    _, notice = _finding_and_notice(world)
+    notice.status = status
+    db.session.commit()
+    response = triage(
+        client, world, concern["id"], "resolve", answer="已下发整改通知", notice_ids=[notice.id]
+    )
+    assert response.status_code == 422
+    body = response.get_json()
+    assert (body["field"], body["message"]) == (
+        "notice_ids",
+        "所选整改通知不属于该托管机构或尚未下发",
+    )
+    seen = as_parent(client, world, concern["id"])
+    assert (seen["status"], seen["notices"], seen["answer"]) == ("accepted", [], None)
+
+
+# --- the parent's phone --------------------------------------------------------------------
+
+
+def test_a_phone_the_parent_gave_reaches_the_inspectors_and_never_the_operator(client, world):
+    given = client.patch(
+        "/api/v1/parent/me", json={"phone": "139 0898 0001"}, headers=world.h("other_parent")
+    )
+    assert given.status_code == 200
+    anonymous = submitted(client, world, who="other_parent", anonymous="true")
+    named = submitted(client, world, who="other_parent")
+    for concern in (anonymous, named):
+        detail = client.get(
+            f"/api/v1/concerns/{concern['id']}", headers=world.h("inspector")
+        ).get_json()
+        assert detail["reporter"]["phone"] == "13908980001"
+    listed = client.get("/api/v1/concerns", headers=world.h("operator")).get_json()
+    assert {c["id"]: c["reporter"]["name"] for c in listed} == {
+        anonymous["id"]: "一位家长",
+        named["id"]: "李家长",
+    }
+    for concern in (anonymous, named):
+        detail = client.get(
+            f"/api/v1/concerns/{concern['id']}", headers=world.h("operator")
+        ).get_json()
+        assert detail["reporter"]["phone"] is None
+    seen_by_operator = json.dumps(listed, ensure_ascii=False)
+    assert "13908980001" not in seen_by_operator
+
+
+# --- how large a concern may be ------------------------------------------------------------
+
+
+def _post_large_form(client, world: World, fields: dict, photos: list[tuple[bytes, str]]):
+    """POST a concern form encoded in memory (the test client spools a large form to a
+    temporary file it never closes)."""
+    values = MultiDict(fields)
+    for data, name in photos:
+        values.add("photos", FileStorage(io.BytesIO(data), filename=name))
+    boundary, body = encode_multipart(values)
+    return client.post(
+        SUBMIT,
+        data=body,
+        headers=world.h("parent"),
+        content_type=f"multipart/form-data; boundary={boundary}",
+    )
+
+
+def _stored_files(app) -> list:
+    root = Path(app.config["UPLOAD_ROOT"])
+    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+
+
+def test_a_photo_over_the_per_photo_limit_is_refused_and_nothing_is_stored(app, client, world):
+    limit = app.config["UPLOAD_MAX_BYTES"]
+    big = noisy_png(1900, 1900)  # incompressible: over 10 MB as a PNG
+    assert len(big) > limit
+    response = _post_large_form(
+        client,
+        world,
+        {"centre_id": str(world["a"].id), "text": "厨房地面湿滑", "client_key": "too-big"},
+        [(png(), "small.png"), (big, "IMG_0002.png")],
+    )
+    assert response.status_code == 422
+    assert response.get_json() == {
+        "error": "unprocessable",
+        "message": f"IMG_0002.png超过 {limit // (1024 * 1024)} MB 的大小限制",
+        "field": "photos",
+    }
+    assert count(Concern) == 0
+    assert count(Attachment) == 0
+    assert _stored_files(app) == []
+
+
+def test_nine_photos_each_at_the_per_photo_limit_fit_in_one_concern(app, client, world):
+    # Scaled down to keep the test quick: photos just under the per-photo limit, nine of them
+    # together far above MAX_CONTENT_LENGTH (which stays the limit of other bodies).
+    app.config["UPLOAD_MAX_BYTES"] = 300_000
+    app.config["MAX_CONTENT_LENGTH"] = 1_000_000
+    photos = [noisy_png(310, 310) for _ in range(concerns.MAX_PHOTOS)]
+    assert all(280_000 < len(p) <= 300_000 for p in photos)
+    assert sum(map(len, photos)) > app.config["MAX_CONTENT_LENGTH"]
+    response = _post_large_form(
+        client,
+        world,
+        {"centre_id": str(world["a"].id), "text": "九张照片", "client_key": "nine-photos"},
+        [(p, f"p{n}.png") for n, p in enumerate(photos)],
+    )
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["photo_count"] == concerns.MAX_PHOTOS
+
+
+def test_photos_together_over_the_form_limit_are_413_and_nothing_is_stored(app, client, world):
+    app.config["UPLOAD_MAX_BYTES"] = 100_000
+    too_much = uploads.photo_form_limit() + 1
+    response = _post_large_form(
+        client,
+        world,
+        {"centre_id": str(world["a"].id), "text": "照片太多", "client_key": "way-too-big"},
+        [(b"\xff" * too_much, "huge.jpg")],
+    )
+    assert response.status_code == 413
+    body = response.get_json()
+    assert body["error"] == "payload_too_large"
+    assert body["message"].startswith("照片总大小超过上限：每张照片不超过 ")
+    assert count(Concern) == 0
+    assert _stored_files(app) == []
+
+
+def test_a_json_body_keeps_the_smaller_limit(app, client, world):
+    app.config["MAX_CONTENT_LENGTH"] = 1024
+    concern = submitted(client, world)
+    triage(client, world, concern["id"], "accept")
+    response = triage(client, world, concern["id"], "resolve", answer="已处理" * 1000)
+    assert response.status_code == 413
+    assert response.get_json() == {"error": "payload_too_large", "message": "提交的内容过大"}
+
+
+def test_a_form_carries_at_least_the_photos_a_concern_may_have():
+    assert concerns.MAX_PHOTOS <= uploads.MAX_PHOTOS_PER_FORM

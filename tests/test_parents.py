@@ -4,9 +4,12 @@ binding (and guessing, which is stopped), unlinking, and the centre page."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import io
 from zoneinfo import ZoneInfo
 
 import pytest
+from PIL import Image
 from sqlalchemy import func, select, update
 
 from app.extensions import db
@@ -23,11 +26,13 @@ from app.models import (
     User,
     utcnow,
 )
-from app.services import parents
+from app.services import parents, snapshots
+from media import snapshot as media_snapshot
 from tests import factories as f
 from tests.conftest import count_statements
 from tests.stubs.wechat import wechat_stub as _wechat_stub_fixture
 from tests.test_concurrency import _parallel
+from tests.test_watch import window_around_now, window_away_from_now
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 BIND = "/api/v1/parent/bind"
@@ -480,3 +485,143 @@ def test_a_parent_cannot_open_the_page_of_a_centre_they_do_not_follow(client, wo
 def test_staff_cannot_use_the_parent_pages(client, world):
     response = client.get(f"/api/v1/parent/centres/{world['a'].id}", headers=world.h("operator"))
     assert response.status_code == 403
+
+
+def test_the_centre_page_says_the_cameras_can_be_watched_during_the_meal_window(client, world):
+    window_around_now(world["a"])
+    world["cooking"].status = CameraStatus.ONLINE
+    db.session.commit()
+    page = client.get(
+        f"/api/v1/parent/centres/{world['a'].id}", headers=world.h("parent")
+    ).get_json()
+    assert page["in_meal_window"] is True
+    [camera] = next(r for r in page["rooms"] if r["kind"] == "cooking")["cameras"]
+    assert (camera["can_watch"], camera["refusal_reason"], camera["refusal_message"]) == (
+        True,
+        None,
+        None,
+    )
+
+
+def test_the_centre_page_says_why_the_cameras_cannot_be_watched_outside_it(client, world):
+    window_away_from_now(world["a"])
+    world["cooking"].status = CameraStatus.ONLINE
+    db.session.commit()
+    page = client.get(
+        f"/api/v1/parent/centres/{world['a'].id}", headers=world.h("parent")
+    ).get_json()
+    assert page["in_meal_window"] is False
+    [camera] = next(r for r in page["rooms"] if r["kind"] == "cooking")["cameras"]
+    assert camera["can_watch"] is False
+    assert camera["refusal_reason"] == "outside_meal_window"
+    assert camera["refusal_message"].startswith("当前不在直播开放时段（午餐 ")
+
+
+# --- snapshots a parent may open -----------------------------------------------------------
+
+
+def _shooter(camera_id: int, url: str) -> media_snapshot.Snapshot:
+    buffer = io.BytesIO()
+    Image.effect_noise((64, 48), 60).convert("RGB").save(buffer, "JPEG")
+    jpeg = buffer.getvalue()
+    return media_snapshot.Snapshot(
+        jpeg=jpeg, sha256=hashlib.sha256(jpeg).hexdigest(), taken_at=utcnow(), source="pull"
+    )
+
+
+def _image(client, world: World, who: str, snapshot_id: int):
+    response = client.get(f"/api/v1/snapshots/{snapshot_id}/image", headers=world.h(who))
+    response.get_data()
+    response.close()
+    return response
+
+
+def test_a_parent_opens_todays_snapshot_of_a_room_shown_to_parents(client, world):
+    shot = snapshots.take(world["operator"], world["cooking"].id, SnapshotReason.MANUAL, _shooter)
+    response = _image(client, world, "parent", shot.id)
+    assert response.status_code == 200
+    assert response.mimetype == "image/jpeg"
+    assert hashlib.sha256(response.data).hexdigest() == shot.sha256
+
+
+def test_a_parent_cannot_open_a_snapshot_of_a_room_not_shown_to_parents(client, world):
+    shot = snapshots.take(world["operator"], world["storage"].id, SnapshotReason.MANUAL, _shooter)
+    response = _image(client, world, "parent", shot.id)
+    assert response.status_code == 403
+    assert response.get_json() == {
+        "error": "forbidden",
+        "message": "家长只能查看当天公开区域的抓拍",
+        "reason": "not_shown",
+    }
+    assert _image(client, world, "operator", shot.id).status_code == 200
+
+
+def test_a_parent_cannot_open_yesterdays_snapshot(client, world):
+    shot = snapshots.take(world["operator"], world["cooking"].id, SnapshotReason.MANUAL, _shooter)
+    db.session.get(Snapshot, shot.id).taken_at = utcnow() - dt.timedelta(days=1)
+    db.session.commit()
+    response = _image(client, world, "parent", shot.id)
+    assert response.status_code == 403
+    assert response.get_json()["reason"] == "not_shown"
+    assert _image(client, world, "inspector", shot.id).status_code == 200
+
+
+def test_a_parent_of_another_centre_cannot_open_the_snapshot(client, world):
+    shot = snapshots.take(world["operator"], world["cooking"].id, SnapshotReason.MANUAL, _shooter)
+    response = _image(client, world, "parent_b", shot.id)
+    assert response.status_code == 403
+    assert response.get_json()["reason"] == "scope"
+
+
+# --- the parent's phone --------------------------------------------------------------------
+
+ME = "/api/v1/parent/me"
+
+
+def test_a_parent_gives_changes_and_clears_their_phone(client, world):
+    h = world.h("newcomer")
+    assert client.get(ME, headers=h).get_json() == {
+        "id": world["newcomer"].id,
+        "display_name": "赵家长",
+        "phone": None,
+    }
+    given = client.patch(ME, json={"phone": "+86 139-0898-0001"}, headers=h)
+    assert given.status_code == 200, given.get_json()
+    assert given.get_json()["phone"] == "13908980001"
+    assert client.get(ME, headers=h).get_json()["phone"] == "13908980001"
+    assert client.patch(ME, json={"phone": "13700000002"}, headers=h).get_json()["phone"] == (
+        "13700000002"
+    )
+    assert client.patch(ME, json={"phone": ""}, headers=h).get_json()["phone"] is None
+    assert client.patch(ME, json={"phone": "13700000002"}, headers=h).status_code == 200
+    assert client.patch(ME, json={"phone": None}, headers=h).get_json()["phone"] is None
+    db.session.expire_all()
+    assert db.session.get(User, world["newcomer"].id).phone is None
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "12800138000",  # no mobile prefix 12
+        "1380013800",  # ten digits
+        "138001380001",  # twelve
+        "+1 650 555 0100",
+        "１３８００１３８０００",  # full-width digits
+        "1380013800a",
+    ],
+)
+def test_a_number_that_is_not_a_mainland_mobile_is_refused(client, world, typed):
+    response = client.patch(ME, json={"phone": typed}, headers=world.h("parent"))
+    assert response.status_code == 422
+    body = response.get_json()
+    assert (body["field"], body["message"]) == ("phone", "请输入正确的手机号码（11 位，以 1 开头）")
+    db.session.expire_all()
+    assert db.session.get(User, world["parent"].id).phone == "13800000001"
+
+
+def test_the_phone_is_the_only_thing_a_parent_may_change_here(client, world):
+    response = client.patch(
+        ME, json={"phone": "13800000009", "display_name": "管理员"}, headers=world.h("parent")
+    )
+    assert response.status_code == 422
+    assert "display_name" in response.get_json()["fields"]

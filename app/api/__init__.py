@@ -8,6 +8,7 @@ from apispec import BasePlugin
 from flask import Flask
 from werkzeug.routing import IntegerConverter
 
+from app.api.forms import allow_photo_forms
 from app.api.schemas import MAX_ID, ErrorSchema
 from app.errors import NotFound
 
@@ -86,6 +87,7 @@ def init_app(app: Flask) -> None:
     api.init_app(app, spec_kwargs={"extra_plugins": [CommonErrorResponses()]})
     api.register_converter(IntegerConverter, row_id_schema)
     app.url_value_preprocessor(refuse_impossible_ids)
+    app.before_request(allow_photo_forms)
     if "bearerAuth" not in api.spec.components.security_schemes:
         api.spec.components.security_scheme(
             "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}

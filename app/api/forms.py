@@ -1,4 +1,4 @@
-"""Multipart forms read without a schema: the photos they carry."""
+"""Multipart forms read without a schema: the photos they carry, and how large they may be."""
 
 from __future__ import annotations
 
@@ -14,3 +14,11 @@ def photos_from_form(field: str = "photos") -> list[uploads.Photo]:
     if request.form.getlist(field):
         raise Unprocessable("照片须以文件形式上传", field=field)
     return [uploads.Photo(f.read(), f.filename or "") for f in request.files.getlist(field)]
+
+
+def allow_photo_forms() -> None:
+    """Before any API request is read: a multipart form (photos) may be as large as its photos
+    allow (uploads.photo_form_limit); every other body keeps MAX_CONTENT_LENGTH. Set before the
+    view runs, because the first read of the form applies the limit."""
+    if request.path.startswith("/api/") and request.mimetype == "multipart/form-data":
+        request.max_content_length = uploads.photo_form_limit()

@@ -16,6 +16,8 @@ from app.api.schemas_parents import (
     ParentCentrePageOut,
     ParentConcernOut,
     ParentLinkOut,
+    ParentProfileIn,
+    ParentProfileOut,
 )
 from app.api.security import auth_required, current_user
 from app.errors import Unprocessable
@@ -26,6 +28,25 @@ blp = Blueprint("parent", __name__, description="家长：绑定托管机构、�
 
 PARENT = (Role.PARENT,)
 ROW_ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+
+
+@blp.get("/me")
+@auth_required(*PARENT)
+@blp.response(200, ParentProfileOut)
+def profile():
+    """The parent's own details."""
+    return current_user()
+
+
+@blp.patch("/me")
+@auth_required(*PARENT)
+@blp.arguments(ParentProfileIn)
+@blp.response(200, ParentProfileOut)
+@blp.alt_response(422, response="Unprocessable")
+def update_profile(body: dict):
+    """Give, change or clear (empty string or null) your mobile number, so that the inspectors
+    handling your concerns can call you back. Operators never see it."""
+    return parents.set_phone(current_user(), body["phone"])
 
 
 @blp.post("/bind")

@@ -57,6 +57,30 @@ class ParentLinkOut(Schema):
     linked_at = fields.DateTime()
 
 
+# --- the parent's own details --------------------------------------------------------------
+
+
+class ParentProfileIn(StrictSchema):
+    phone = Text(
+        required=True,
+        allow_none=True,
+        validate=validate.Length(max=20),
+        metadata={
+            "description": "中国大陆手机号（11 位，1 开头，第二位 3–9；可含空格、短横线或 +86）；"
+            "空字符串或 null 表示删除",
+            "example": "13800138000",
+        },
+    )
+
+
+class ParentProfileOut(Schema):
+    id = fields.Integer()
+    display_name = fields.String()
+    phone = fields.String(
+        allow_none=True, metadata={"description": "仅受理您反映的监管人员可见，经营者不可见"}
+    )
+
+
 # --- the parent's centre page --------------------------------------------------------------
 
 

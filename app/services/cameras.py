@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
@@ -13,7 +14,7 @@ from app.models import Camera, CameraStatus, Centre, KitchenArea, Role, User, ut
 from app.secrets import decrypt_secret, encrypt_secret, redact_url
 from app.services import audit
 from app.services.base import publish, transaction
-from app.services.scope import Access, require_centre, require_role
+from app.services.scope import Access, regulators_of, require_centre, require_role
 
 # rtsp(s) for real cameras; sim:// is the built-in simulated kitchen of the embedded default.
 STREAM_SCHEMES = ("rtsp", "rtsps", "sim")
@@ -168,6 +169,15 @@ def stream_url(camera: Camera) -> str:
     return decrypt_secret(camera.rtsp_url_encrypted)
 
 
+def audience(camera: Camera) -> dict[str, Any]:
+    """Who a camera's realtime events are for, beyond the centre's staff: the agencies that
+    regulate the centre, and its parents only when the camera's room is shown to them."""
+    return {
+        "agency_ids": [agency.id for agency in regulators_of(camera.centre)],
+        "shown_to_parents": camera.area.shown_to_parents,
+    }
+
+
 def record_status(
     camera_id: int,
     status: CameraStatus,
@@ -198,6 +208,7 @@ def record_status(
                 status=status.value,
                 reason=reason,
                 last_frame_at=camera.last_frame_at.isoformat() if camera.last_frame_at else None,
+                **audience(camera),
             )
     return changed
 

@@ -1,7 +1,8 @@
 """Parents and the centres they follow: invite codes (issued by the centre's operator or an
 admin), binding with a code, unlinking, and the centre page a parent opens.
 
-A parent is known by their WeChat openid (phone optional) and nothing more. Guessing codes is
+A parent is known by their WeChat openid and nothing more, unless they give a mobile number
+(optional) so that the inspectors handling their concerns can call them back. Guessing codes is
 stopped by counting failed binds over a rolling window, per parent and per address, in the
 database (so every web process sees the same count). A code's uses are claimed with one
 conditional UPDATE, so parallel binds never take more than its limit.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -359,6 +361,45 @@ def linked_centres(parent: User) -> list[ParentLink]:
             .order_by(ParentLink.linked_at, ParentLink.id)
         )
     )
+
+
+# --- the parent's own details --------------------------------------------------------------
+
+# A mainland China mobile number: 11 digits, 1 then 3–9 (ASCII digits only).
+MOBILE_NUMBER = re.compile(r"1[3-9][0-9]{9}")
+
+
+def normalise_phone(raw: str | None) -> str | None:
+    """A mobile number as typed ("138 0013 8000", "+86 138-0013-8000") reduced to its 11
+    digits; blank means none. Anything else is refused."""
+    typed = re.sub(r"[\s-]", "", raw or "")
+    if not typed:
+        return None
+    number = typed[3:] if typed.startswith("+86") else typed
+    if not MOBILE_NUMBER.fullmatch(number):
+        raise Unprocessable("请输入正确的手机号码（11 位，以 1 开头）", field="phone")
+    return number
+
+
+def set_phone(parent: User, raw: str | None) -> User:
+    """Give, change or clear (blank) the parent's mobile number. Only the inspectors handling
+    the parent's concerns see it; operators never do (see app/services/concerns.py)."""
+    require_role(parent, Role.PARENT)
+    phone = normalise_phone(raw)
+    with transaction():
+        user = db.session.get(User, parent.id)
+        assert user is not None
+        if user.phone != phone:
+            user.phone = phone
+            # The audit log says that it changed, not the number.
+            audit.record(
+                "parent.phone_changed",
+                actor_id=user.id,
+                object_type="user",
+                object_id=user.id,
+                cleared=phone is None,
+            )
+    return user
 
 
 # --- the centre page -----------------------------------------------------------------------

@@ -33,7 +33,7 @@ from app.models import (
 )
 from app.models.patrol import finding_snapshots
 from app.services.base import publish, transaction
-from app.services.cameras import alert_operators, stream_url
+from app.services.cameras import alert_operators, audience, stream_url
 from app.services.centres import CENTRE_TZ
 from app.services.scope import Access, require_centre
 from media import snapshot as media_snapshot
@@ -120,6 +120,7 @@ def take(
             camera_id=camera_id,
             centre_id=camera.centre_id,
             reason=reason.value,
+            **audience(camera),
         )
         if black or frozen:
             _flag_tampered(
@@ -149,6 +150,7 @@ def _flag_tampered(camera: Camera, snapshot: Snapshot, what: str) -> None:
             centre_id=camera.centre_id,
             status=CameraStatus.TAMPERED.value,
             reason=what,
+            **audience(camera),
         )
     finding = Finding(
         centre_id=camera.centre_id,
@@ -166,6 +168,7 @@ def _flag_tampered(camera: Camera, snapshot: Snapshot, what: str) -> None:
         centre_id=camera.centre_id,
         finding_id=finding.id,
         reason=what,
+        agency_ids=audience(camera)["agency_ids"],
     )
 
 

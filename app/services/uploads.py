@@ -26,6 +26,18 @@ ALLOWED_FORMATS = {
     "WEBP": ("image/webp", "webp"),
 }
 MAX_PIXELS = 50_000_000  # refuse decompression bombs before decoding
+# The most photos one form carries (a concern's nine, a notice answer's nine), and room for its
+# text fields and multipart framing besides.
+MAX_PHOTOS_PER_FORM = 9
+FORM_TEXT_BYTES = 1024 * 1024
+
+
+def photo_form_limit() -> int:
+    """The largest photo form (multipart body) accepted: as many photos as a form may carry,
+    each at the per-photo limit (UPLOAD_MAX_BYTES), and their text. Other bodies keep the
+    smaller MAX_CONTENT_LENGTH, so nine full-size phone photos fit without letting a JSON
+    body be as large."""
+    return MAX_PHOTOS_PER_FORM * current_app.config["UPLOAD_MAX_BYTES"] + FORM_TEXT_BYTES
 
 
 @dataclass(frozen=True)
