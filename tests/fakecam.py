@@ -78,6 +78,7 @@ def launch_line(a: argparse.Namespace) -> str:
     """The gst-launch description of one camera's media pipeline."""
     gop = a.gop or a.fps
     payloader = "rtph264pay"
+    rate = f"bitrate={a.bitrate}"
     size = f"width={a.width},height={a.height}"
     if a.frozen:
         # One buffer, repeated by imagefreeze at the live frame rate: the stream keeps flowing
@@ -86,6 +87,10 @@ def launch_line(a: argparse.Namespace) -> str:
             f"videotestsrc num-buffers=1 pattern={a.pattern} ! video/x-raw,{size}"
             f" ! imagefreeze is-live=true ! video/x-raw,framerate={a.fps}/1"
         )
+        # A constant quantizer, as an encoder stuck on one picture repeats it: with a bitrate
+        # target, x264 re-encodes the still picture at a falling QP for seconds, so keyframes
+        # a few seconds apart differ by coding noise (measured 44–51 dB PSNR).
+        rate = "pass=quant quantizer=21"
     else:
         source = (
             f"videotestsrc is-live=true pattern={a.pattern}"
@@ -107,18 +112,16 @@ def launch_line(a: argparse.Namespace) -> str:
         payloader = "rtph265pay"
     elif a.format != "I420":
         # x264 picks the profile the format needs (High 4:2:2, High 10, High 4:4:4).
-        encoder = (
-            f"x264enc tune=zerolatency speed-preset=ultrafast bitrate={a.bitrate} key-int-max={gop}"
-        )
+        encoder = f"x264enc tune=zerolatency speed-preset=ultrafast {rate} key-int-max={gop}"
     elif a.bframes:
         # tune=zerolatency would switch B-frames off, so it is left out here on purpose.
         encoder = (
-            f"x264enc speed-preset=ultrafast bitrate={a.bitrate} key-int-max={gop}"
+            f"x264enc speed-preset=ultrafast {rate} key-int-max={gop}"
             " bframes=2 b-adapt=false cabac=true dct8x8=true ! video/x-h264,profile=high"
         )
     else:
         encoder = (
-            f"x264enc tune=zerolatency speed-preset=ultrafast bitrate={a.bitrate}"
+            f"x264enc tune=zerolatency speed-preset=ultrafast {rate}"
             f" key-int-max={gop} ! video/x-h264,profile=main"
         )
     return (
