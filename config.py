@@ -55,6 +55,10 @@ class Config:
     # long; pending and failed messages are never purged.
     NOTIFICATION_RETENTION_DAYS: int = 90
     WATCH_SESSION_RETENTION_DAYS: int = 365
+    # A snapshot flags a frozen picture only when the camera is online and the first frames of
+    # segments of its running stream this many seconds apart (several of them) are identical.
+    # The live playlist holds about 6 s of 1 s segments, so keep it below 5.
+    FROZEN_MIN_SPAN_S: float = 4.0
     # A camera bad for this long during a meal window is escalated to the regulators' groups.
     CAMERA_ALERT_ESCALATE_S: int = 600
     # Seconds of video a commissioning probe reads to measure frame rate and keyframe interval.

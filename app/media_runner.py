@@ -11,6 +11,7 @@ import logging
 import threading
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -21,6 +22,8 @@ from app.services import cameras as camera_service
 from app.services import media_nodes
 from app.services import watch as watch_service
 from app.services.base import subscribe, unsubscribe
+from media import argv as media_argv
+from media import hls as media_hls
 from media import probe as media_probe
 from media import snapshot as media_snapshot
 from media.supervisor import CameraSource, Status, StatusInfo, Supervisor, kill_stray_ffmpeg
@@ -33,17 +36,31 @@ def probe_dict(url: str, read_seconds: float = media_probe.DEFAULT_READ_SECONDS)
     return media_probe.probe(url, read_seconds=read_seconds).as_dict()
 
 
-def pull_snapshot(camera_id: int, url: str) -> media_snapshot.Snapshot:
-    """A snapshot by a short pull of the camera (no running stream in this process)."""
-    return media_snapshot.take_snapshot(url)
+class SnapshotTaker:
+    """Snapshots as every process of the app takes them (web requests, Huey tasks, the media
+    node): single-flight per camera in this process, and from the newest segment of the
+    camera's running stream when one is being written under ``hls_root`` (≈0.1 s, no second
+    connection to the camera — cheap cameras allow very few), else by a short pull."""
+
+    def __init__(self, hls_root: str | Path) -> None:
+        self.hls_root = Path(hls_root)
+        self._flight = media_snapshot.SingleFlight()
+
+    def __call__(self, camera_id: int, url: str) -> media_snapshot.Snapshot:
+        def take() -> media_snapshot.Snapshot:
+            segment = media_hls.newest_fresh_segment(self.hls_root / str(int(camera_id)))
+            return media_snapshot.take_snapshot(url, segment=segment)
+
+        return self._flight.run(int(camera_id), take)
 
 
 def init_app(app: Flask) -> None:
-    """What works without a running supervisor: probing and snapshots by a short pull."""
+    """What works without a running supervisor in this process: probing, and snapshots from
+    whatever stream is running on this machine's HLS folder (or a short pull)."""
     app.extensions["bk_prober"] = partial(
         probe_dict, read_seconds=float(app.config["PROBE_READ_SECONDS"])
     )
-    app.extensions["bk_snapshot"] = pull_snapshot
+    app.extensions["bk_snapshot"] = SnapshotTaker(app.config["HLS_ROOT"])
     app.extensions.setdefault("bk_media_state", "not_running")
 
 
@@ -65,7 +82,6 @@ class MediaRunner:
             **supervisor_options,
         }
         self.supervisor = Supervisor(app.config["HLS_ROOT"], on_status=self._on_status, **options)
-        self._flight = media_snapshot.SingleFlight()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -83,7 +99,6 @@ class MediaRunner:
         self._thread.start()
         self.app.extensions["bk_media"] = self
         self.app.extensions["bk_media_state"] = "running"
-        self.app.extensions["bk_snapshot"] = self.snapshot
         return self
 
     def stop(self) -> None:
@@ -94,7 +109,6 @@ class MediaRunner:
             self._thread.join(10)
         self.supervisor.shutdown()
         self.app.extensions["bk_media_state"] = "stopped"
-        self.app.extensions["bk_snapshot"] = pull_snapshot
 
     def _on_event(self, name: str, data: dict[str, Any]) -> None:
         # A viewer asked to watch: start now rather than at the next reconcile. A centre was
@@ -125,16 +139,18 @@ class MediaRunner:
                 taken = media_nodes.claim(self.node, now)
                 if taken:
                     log.info("media node %s took cameras %s", self.node, taken)
+            cameras = camera_service.media_sources(self.node)
             sources = {
                 camera.id: CameraSource(
                     camera_id=str(camera.id),
                     url=url,
-                    video=_video_mode(camera),
+                    video=video_mode(camera),
                 )
-                for camera, url in camera_service.media_sources(self.node)
+                for camera, url in cameras
             }
             demands = watch_service.stream_demand(set(sources), now)
             withheld = watch_service.withheld_cameras(set(sources))
+            self._record_reconnects([camera for camera, _ in cameras])
             db.session.remove()
         for state in self.supervisor.states():
             if state.running and int(state.camera_id) not in sources:
@@ -155,47 +171,46 @@ class MediaRunner:
             else:
                 self.supervisor.keep_warm(source, demand.until, demand.key)
 
+    def _record_reconnects(self, cameras: list[Camera]) -> None:
+        """Every ffmpeg restart of the last hour onto the camera rows, where the web's /metrics
+        reads them: the status callback writes the count only when the status changes, and a
+        camera that keeps failing to connect stays offline through every retry. Counts also
+        fall back as restarts age out of the hour."""
+        counted = {
+            int(state.camera_id): state.reconnects_last_hour for state in self.supervisor.states()
+        }
+        changed = {
+            camera.id: counted.get(camera.id, 0)
+            for camera in cameras
+            if camera.reconnects_last_hour != counted.get(camera.id, 0)
+        }
+        if changed:
+            camera_service.record_reconnects(changed)
+
     # --- status ----------------------------------------------------------------------------
 
     def _on_status(self, camera_id: str, status: Status, info: StatusInfo) -> None:
         with self.app.app_context():
             try:
-                changed = camera_service.record_status(
+                camera_service.record_status(
                     int(camera_id),
                     CameraStatus(status.value),
                     last_frame_at=info.last_frame_at,
                     reconnects_last_hour=info.reconnects_last_hour,
                     reason=info.reason,
                 )
-                if changed and status is Status.OFFLINE:
-                    self.app.extensions["bk_metrics"].ffmpeg_restarts.inc()
             finally:
                 db.session.remove()
 
-    # --- snapshots -------------------------------------------------------------------------
 
-    def snapshot(self, camera_id: int, url: str) -> media_snapshot.Snapshot:
-        """One JPEG, single-flight per camera, from the running stream when there is one."""
-
-        def take() -> media_snapshot.Snapshot:
-            segment = None
-            state = self.supervisor.state(str(camera_id))
-            if state is not None and state.running:
-                segment = self.supervisor.newest_segment(str(camera_id))
-            return media_snapshot.take_snapshot(url, segment=segment)
-
-        return self._flight.run(camera_id, take)
-
-
-def _video_mode(camera: Camera) -> str:
-    """Copy 8-bit H.264 as it comes; transcode anything else (or a camera never probed that
-    says otherwise)."""
+def video_mode(camera: Camera) -> media_argv.VideoMode:
+    """Copy 8-bit 4:2:0 H.264 as it comes; transcode anything the last probe says is something
+    else (another codec, 4:2:2 or 4:4:4, 10-bit). A camera never probed is copied."""
     probe = camera.probe or {}
-    if probe.get("codec") and probe.get("codec") != "h264":
+    mode = media_argv.choose_video_mode(probe.get("codec"), probe.get("pix_fmt"))
+    if probe.get("bit_depth") not in (None, 8):  # a 10-bit stream whose pix_fmt was not read
         return "transcode"
-    if probe.get("bit_depth") not in (None, 8):
-        return "transcode"
-    return "copy"
+    return mode
 
 
 def run_forever(app: Flask, node: str | None) -> None:

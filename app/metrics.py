@@ -3,7 +3,9 @@ outbox backlog and delivery failures.
 
 Database-derived figures are read at scrape time, so every web process reports the same
 truth; request latency is per process (scrape each, or set PROMETHEUS_MULTIPROC_DIR under
-gunicorn as prometheus-client documents).
+gunicorn as prometheus-client documents). ffmpeg restarts happen in the media processes
+(`flask bk media`, which serve no /metrics): each node writes its cameras' restarts of the last
+hour to their rows (app/media_runner.py), and they are exported from there.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import time
 from collections.abc import Iterator
 
 from flask import Flask, Response, current_app, g, request
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
@@ -34,16 +36,11 @@ class Metrics:
             registry=self.registry,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
         )
-        self.ffmpeg_restarts = Counter(
-            "bk_ffmpeg_restarts_total",
-            "ffmpeg processes restarted by the media supervisor",
-            registry=self.registry,
-        )
         self.registry.register(DatabaseCollector(app))
 
 
 class DatabaseCollector(Collector):
-    """Cameras by status and the outbox, counted when Prometheus scrapes."""
+    """Cameras by status, ffmpeg restarts and the outbox, counted when Prometheus scrapes."""
 
     def __init__(self, app: Flask) -> None:
         self.app = app
@@ -64,6 +61,11 @@ class DatabaseCollector(Collector):
                     .group_by(Camera.status)
                 ).all()
             )
+            restarts = db.session.scalar(
+                select(func.coalesce(func.sum(Camera.reconnects_last_hour), 0)).where(
+                    Camera.is_enabled.is_(True)
+                )
+            )
             outbox = dict(
                 db.session.execute(
                     select(Notification.status, func.count()).group_by(Notification.status)
@@ -74,6 +76,12 @@ class DatabaseCollector(Collector):
         for status in CameraStatus:
             family.add_metric([status.value], cameras.get(status, 0))
         yield family
+        # A gauge, not a counter: the rows hold a sliding hour, which falls as restarts age.
+        yield GaugeMetricFamily(
+            "bk_ffmpeg_restarts_last_hour",
+            "ffmpeg restarts by the media supervisors in the last hour, all enabled cameras",
+            value=restarts or 0,
+        )
         yield GaugeMetricFamily(
             "bk_outbox_backlog",
             "Messages waiting to be delivered",

@@ -21,6 +21,11 @@ Phases, in this order:
      (media.argv.hls_argv) started by hand;
    - warm: the camera kept warm; ``watch()`` → playlist readable with ≥2 segments (what a
      player needs to start);
+   - warm, the parent's whole path: the app served on a real port (``python -m app.serve``,
+     the embedded default: web app and media runner in one process, SQLite) with a camera in a
+     room shown to parents kept warm by an open meal window; a parent's client then does
+     ``POST /api/v1/cameras/<id>/watch`` → ``GET`` the signed playlist → ``GET`` its first
+     segment, each sample on a new connection (``warm_watch_to_segment_s``);
    - recovery: SIGKILL the camera, wait for the supervisor to report offline, start the camera
      again on the same port, time until the supervisor reports online (a new segment written).
 2. Baseline CPU/RSS per camera: ``--baseline-n`` bare ffmpegs started by hand.
@@ -92,6 +97,7 @@ POLL = 0.01  # how often the latency probes look at the playlist
 
 TARGETS = {
     "warm_first_segment_s": 1.0,
+    "warm_watch_to_segment_s": 1.0,
     "cold_first_playlist_s": 2.5,
     "recovery_s": 5.0,
     "cameras": 100,
@@ -619,6 +625,154 @@ def latency_phase(tmp: Path, samples: int, recovery_samples: int, shim: Path) ->
     }
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def seed_warm_kitchen(instance: Path, camera_url: str) -> tuple[int, str]:
+    """A fresh SQLite database (migrated) with one live centre whose cooking room (shown to
+    parents) is in a meal window all day, its camera at ``camera_url``, and one parent of the
+    centre. Returns (camera id, the parent's bearer token)."""
+    from datetime import time as clock
+
+    from flask_migrate import upgrade
+
+    from app import create_app
+    from app.extensions import db
+    from app.models import AreaKind, CentreStatus
+    from app.services.auth import issue_access_token
+    from config import TestingConfig
+    from tests import factories as f
+
+    app = create_app(TestingConfig(INSTANCE_PATH=str(instance), HLS_ROOT=str(instance / "hls")))
+    with app.app_context():
+        upgrade()
+        centre = f.centre(f.district(), "阳光小树苗托管中心", status=CentreStatus.LIVE)
+        centre.meal_windows[0].starts_at = clock(0, 0)
+        centre.meal_windows[0].ends_at = clock(23, 59, 59)
+        camera = f.camera(centre, AreaKind.COOKING, url=camera_url)
+        parent = f.parent_of(centre)
+        db.session.commit()
+        found = camera.id, f"Bearer {issue_access_token(parent)}"
+        db.session.remove()
+        db.engine.dispose()
+    return found
+
+
+def start_app_server(instance: Path, port: int) -> subprocess.Popen[bytes]:
+    """``python -m app.serve``: the embedded default, media runner included."""
+    env = {
+        **os.environ,
+        "BK_ENV": "testing",
+        "INSTANCE_PATH": str(instance),
+        "HLS_ROOT": str(instance / "hls"),
+        "PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "EMBEDDED_MEDIA": "true",
+        "PYTHONPATH": str(ROOT),
+    }
+    for name in ("DATABASE_URL", "REDIS_URL"):
+        env.pop(name, None)
+    with (instance / "server.log").open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "app.serve", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    STARTED.procs.append(proc)
+    return proc
+
+
+def stop_app_server(proc: subprocess.Popen[bytes]) -> None:
+    """SIGINT first: the server's ``finally`` stops its media runner and so its ffmpegs (which
+    run in their own sessions, out of reach of a signal to the server's process group)."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGINT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(15)
+    stop_proc(proc)
+
+
+def time_watch_to_segment(base: str, camera_id: int, token: str) -> float | None:
+    """A parent's client on a new connection: POST watch → GET the signed playlist → GET
+    the first segment it lists (whole body)."""
+    import requests
+
+    with requests.Session() as http:
+        t0 = time.monotonic()
+        grant = http.post(
+            f"{base}/api/v1/cameras/{camera_id}/watch",
+            headers={"Authorization": token},
+            timeout=10,
+        )
+        if grant.status_code != 200:
+            return None
+        playlist_url = base + grant.json()["url"]
+        playlist = http.get(playlist_url, timeout=10)
+        if playlist.status_code != 200:
+            return None
+        names = [line for line in playlist.text.splitlines() if line and not line.startswith("#")]
+        if not names:
+            return None
+        segment = http.get(playlist_url.replace(argv.PLAYLIST_NAME, names[0]), timeout=10)
+        if segment.status_code != 200 or segment.content[:1] != b"\x47":  # MPEG-TS sync byte
+            return None
+        return time.monotonic() - t0
+
+
+def warm_path_phase(tmp: Path, samples: int) -> dict[str, object]:
+    """The whole warm path a parent takes (see the module docstring)."""
+    import requests
+
+    note(f"warm path over HTTP: app on a real port, POST watch → playlist → segment, {samples}")
+    camera = start_camera(FakeCamera())
+    instance = tmp / "warm-app"
+    instance.mkdir()
+    camera_id, token = seed_warm_kitchen(instance, camera.url)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = start_app_server(instance, port)
+    values: list[float | None] = []
+    try:
+
+        def healthy() -> bool:
+            try:
+                return requests.get(base + "/healthz", timeout=1).status_code == 200
+            except requests.ConnectionError:
+                return False
+
+        if not wait_until(healthy, 30, interval=0.1):
+            raise RuntimeError("app server did not start: " + server_log_tail(instance))
+        playlist = instance / "hls" / str(camera_id) / argv.PLAYLIST_NAME
+        if not wait_playable(playlist, 2, 30):  # kept warm by the meal window
+            raise RuntimeError("the kept-warm stream never came up: " + server_log_tail(instance))
+        for _ in range(samples):
+            time.sleep(0.2 + 0.8 * random.random())
+            values.append(time_watch_to_segment(base, camera_id, token))
+    finally:
+        stop_app_server(server)
+        camera.close()
+    return {
+        "warm_watch_to_segment_s": median(values),
+        "warm_watch_to_segment_samples": [round(v, 4) if v is not None else None for v in values],
+        "warm_watch_to_segment_max_s": max((v for v in values if v is not None), default=None),
+    }
+
+
+def server_log_tail(instance: Path) -> str:
+    with contextlib.suppress(OSError):
+        return (instance / "server.log").read_text(errors="replace")[-2000:]
+    return ""
+
+
 def baseline_cpu(
     tmp: Path, n: int, window: float, cams_per_mount: int, mps: int, shim: Path
 ) -> dict:  # type: ignore[type-arg]
@@ -832,13 +986,15 @@ def print_table(result: dict) -> None:  # type: ignore[type-arg]
         ("cold, joining a running camera (mid-GOP)", lat["cold_first_playlist_midgop_s"],
          base["cold"]["bare_ffmpeg_midgop_s"], "bare ffmpeg"),
         ("warm: watch() → playlist with ≥2 segments", lat["warm_first_segment_s"], None, ""),
+        ("warm over HTTP: POST watch → playlist → segment", lat["warm_watch_to_segment_s"],
+         None, ""),
         ("recovery: camera back → online + new segment", lat["recovery_s"], None, ""),
         ("  camera SIGKILL → reported offline", lat["offline_detected_s"], None, ""),
     ]  # fmt: skip
-    print(f"  {'figure':<46} {'seconds':>8} {'baseline':>9} {'ratio':>6}")
+    print(f"  {'figure':<48} {'seconds':>8} {'baseline':>9} {'ratio':>6}")
     for label, value, baseline, _ in rows:
         print(
-            f"  {label:<46} {fmt(value, 4):>8} {fmt(baseline, 4):>9} "
+            f"  {label:<48} {fmt(value, 4):>8} {fmt(baseline, 4):>9} "
             f"{fmt(ratio(value, baseline)):>6}"
         )
     print()
@@ -892,6 +1048,10 @@ def targets(result: dict) -> dict[str, str]:  # type: ignore[type-arg]
     out = {
         "warm watch → playable ≤ 1 s": f"{fmt(result['warm_first_segment_s'], 3)} s: "
         + verdict(result["warm_first_segment_s"], TARGETS["warm_first_segment_s"]),
+        "warm, parent's path over HTTP → first segment ≤ 1 s": (
+            f"{fmt(result['warm_watch_to_segment_s'], 3)} s: "
+            + verdict(result["warm_watch_to_segment_s"], TARGETS["warm_watch_to_segment_s"])
+        ),
         "cold ≤ 2.5 s (1 s GOP)": f"{fmt(result['cold_first_playlist_s'], 3)} s: "
         + verdict(result["cold_first_playlist_s"], TARGETS["cold_first_playlist_s"]),
         "cold ≤ 2.5 s, joining a running camera (mid-GOP)": (
@@ -958,6 +1118,7 @@ def main(args: list[str] | None = None) -> int:
     try:
         shim = write_live_shim(tmp)
         latency = latency_phase(tmp, a.samples, a.recovery_samples, shim)
+        latency.update(warm_path_phase(tmp, 2 * a.samples))
         base = baseline_cpu(
             tmp, a.baseline_n, a.window, a.cams_per_mount, a.mounts_per_server, shim
         )

@@ -5,7 +5,8 @@ time it was taken. It is cut from the newest finished HLS segment when the camer
 streaming (≈0.1 s, no second connection to the camera) and pulled from the camera otherwise.
 
 Tamper checks look at decoded pictures with ffmpeg filters: ``blackframe`` for a covered lens
-or lights off, ``psnr`` between two snapshots taken apart for a frozen picture.
+or lights off; ``psnr`` between frames of one running stream taken seconds apart, from
+different segments, for a frozen picture (``stillness``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Literal, TypeVar
 
 from media import argv
+from media import hls as hls_folder
 from media.redact import redact
 
 DEFAULT_TIMEOUT = 10.0
@@ -31,6 +33,8 @@ BLACK_RATIO = 0.95
 # Two decoded pictures closer than this are the same picture. Live cameras differ by sensor
 # noise and a ticking clock (≈30–45 dB); a frozen encoder repeats its picture exactly (inf).
 IDENTICAL_PSNR_DB = 50.0
+# Frames compared by the frozen check: the oldest and newest of the span and some between.
+STILLNESS_SAMPLES = 3
 
 
 class SnapshotError(RuntimeError):
@@ -117,6 +121,67 @@ def is_frozen(jpegs: Sequence[bytes], *, min_psnr_db: float = IDENTICAL_PSNR_DB)
     return all(
         frames_identical(a, b, min_psnr_db=min_psnr_db)
         for a, b in zip(jpegs, jpegs[1:], strict=False)
+    )
+
+
+@dataclass(frozen=True)
+class Stillness:
+    """Frames of one running stream compared over a span of time."""
+
+    frozen: bool  # every compared frame is the same picture
+    segments: tuple[str, ...]  # the segments whose first frames were compared, oldest first
+    span_s: float  # seconds from the first compared frame to the last
+
+
+def stillness(
+    hls_dir: str | Path,
+    *,
+    min_span_s: float,
+    samples: int = STILLNESS_SAMPLES,
+    max_age_s: float | None = None,
+    min_psnr_db: float = IDENTICAL_PSNR_DB,
+    ffmpeg_bin: str = argv.FFMPEG,
+) -> Stillness | None:
+    """Is the picture of a running stream frozen? The first frames of ``samples`` different
+    segments spanning at least ``min_span_s`` seconds, ending with the newest, are compared.
+
+    None when there is no evidence either way: no stream is advancing in ``hls_dir`` (no
+    fresh segment), it has not run ``min_span_s`` yet, or a segment went while being read.
+    Frames cut from one segment are always the same picture, and a camera that stopped
+    sending shows its last picture: neither says anything about a frozen picture, so both are
+    left out by construction."""
+    if samples < 2:
+        raise ValueError("a frozen check compares at least two frames")
+    segments = hls_folder.fresh_segments(hls_dir, max_age_s=max_age_s)
+    if not segments:
+        return None
+    newest = segments[-1]
+    # The most recent segment that starts at least min_span_s before the newest one.
+    earlier = [s for s in segments[:-1] if newest.offset - s.offset >= min_span_s]
+    if not earlier:
+        return None
+    window = segments[segments.index(earlier[-1]) :]
+    count = min(samples, len(window))
+    picked = [window[round(k * (len(window) - 1) / (count - 1))] for k in range(count)]
+    frames: list[bytes] = []
+    try:
+        # Oldest and newest first: a live picture differs there, and the rest is not needed.
+        for segment in (picked[0], picked[-1]):
+            frames.append(_first_frame(segment.path, ffmpeg_bin))
+        span = picked[-1].offset - picked[0].offset
+        names = tuple(s.name for s in picked)
+        if not frames_identical(frames[0], frames[1], min_psnr_db=min_psnr_db):
+            return Stillness(False, names, span)
+        middle = [_first_frame(s.path, ffmpeg_bin) for s in picked[1:-1]]
+    except SnapshotError:
+        return None
+    ordered = [frames[0], *middle, frames[1]]
+    return Stillness(is_frozen(ordered, min_psnr_db=min_psnr_db), names, span)
+
+
+def _first_frame(segment: Path, ffmpeg_bin: str) -> bytes:
+    return _run_jpeg(
+        argv.snapshot_from_segment_argv(segment, ffmpeg_bin=ffmpeg_bin), DEFAULT_TIMEOUT
     )
 
 

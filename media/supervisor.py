@@ -471,15 +471,28 @@ class Supervisor:
         exit_code = proc.returncode if outcome == "exited" else None
         return self._failed(cam, status, reason, exit_code, healthy)
 
+    def backoff_schedule(self, failures: int) -> list[float]:
+        """The waits before the restarts that follow ``failures`` failures in a row (no healthy
+        run between them): what ``_failed`` computes, without waiting for it."""
+        delays, backoff = [], 0.0
+        for _ in range(failures):
+            delay, backoff = self._next_backoff(backoff, healthy=False)
+            delays.append(delay)
+        return delays
+
+    def _next_backoff(self, backoff: float, *, healthy: bool) -> tuple[float, float]:
+        """(this wait, the next one): from ``backoff_initial`` after a fresh start or a healthy
+        run, doubling up to ``backoff_cap``."""
+        if healthy or backoff == 0.0:
+            backoff = self.backoff_initial
+        return backoff, min(backoff * 2, self.backoff_cap)
+
     def _failed(
         self, cam: _Camera, status: Status, reason: str, exit_code: int | None, healthy: bool
     ) -> float:
         """Count the reconnect, report, and return the backoff before the next attempt."""
         with self._lock:
-            if healthy or cam.backoff == 0.0:
-                cam.backoff = self.backoff_initial
-            delay = cam.backoff
-            cam.backoff = min(cam.backoff * 2, self.backoff_cap)
+            delay, cam.backoff = self._next_backoff(cam.backoff, healthy=healthy)
             cam.reconnects.append(time.monotonic())
         self._report(cam, status, reason, exit_code=exit_code)
         log.info("camera %s: restarting in %.1f s", cam.source.camera_id, delay)

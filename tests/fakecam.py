@@ -14,6 +14,7 @@ same ``--port`` = camera back.
 
     fakecam.py [--port 0] [--mount /cam] [--width 1280] [--height 720] [--fps 25]
                [--gop FRAMES] [--pattern smpte|ball|black|...] [--frozen] [--bframes]
+               [--codec h264|h265] [--format I420|Y42B|I422_10LE|...]
                [--auth USER:PASS] [--no-overlay]
 
 Prints ``READY rtsp://HOST:PORT/MOUNT WxH@FPS`` on stdout once it listens (``--port 0`` picks a
@@ -56,6 +57,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="High profile with B-frames, as many real cameras send",
     )
+    ap.add_argument(
+        "--codec",
+        choices=("h264", "h265"),
+        default="h264",
+        help="h265: an HEVC camera (browsers and WeChat cannot play it; the supervisor transcodes)",
+    )
+    ap.add_argument(
+        "--format",
+        default="I420",
+        help="raw picture format fed to the encoder: I420 = 8-bit 4:2:0 (what players decode);"
+        " Y42B = 8-bit 4:2:2 (H.264 High 4:2:2), I422_10LE = 10-bit 4:2:2, …",
+    )
     ap.add_argument("--auth", default=None, metavar="USER:PASS", help="require Basic auth")
     ap.add_argument("--no-overlay", action="store_true", help="no wall clock on the picture")
     return ap.parse_args(argv)
@@ -64,6 +77,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def launch_line(a: argparse.Namespace) -> str:
     """The gst-launch description of one camera's media pipeline."""
     gop = a.gop or a.fps
+    payloader = "rtph264pay"
+    rate = f"bitrate={a.bitrate}"
     size = f"width={a.width},height={a.height}"
     if a.frozen:
         # One buffer, repeated by imagefreeze at the live frame rate: the stream keeps flowing
@@ -72,6 +87,10 @@ def launch_line(a: argparse.Namespace) -> str:
             f"videotestsrc num-buffers=1 pattern={a.pattern} ! video/x-raw,{size}"
             f" ! imagefreeze is-live=true ! video/x-raw,framerate={a.fps}/1"
         )
+        # A constant quantizer, as an encoder stuck on one picture repeats it: with a bitrate
+        # target, x264 re-encodes the still picture at a falling QP for seconds, so keyframes
+        # a few seconds apart differ by coding noise (measured 44–51 dB PSNR).
+        rate = "pass=quant quantizer=21"
     else:
         source = (
             f"videotestsrc is-live=true pattern={a.pattern}"
@@ -85,20 +104,29 @@ def launch_line(a: argparse.Namespace) -> str:
                 ' ! clockoverlay halignment=left valignment=top font-desc="Sans 16"'
                 ' time-format="%Y-%m-%d %H:%M:%S"'
             )
-    if a.bframes:
+    if a.codec == "h265":
+        encoder = (
+            f"x265enc tune=zerolatency speed-preset=ultrafast bitrate={a.bitrate}"
+            f" key-int-max={gop} ! video/x-h265 ! h265parse"
+        )
+        payloader = "rtph265pay"
+    elif a.format != "I420":
+        # x264 picks the profile the format needs (High 4:2:2, High 10, High 4:4:4).
+        encoder = f"x264enc tune=zerolatency speed-preset=ultrafast {rate} key-int-max={gop}"
+    elif a.bframes:
         # tune=zerolatency would switch B-frames off, so it is left out here on purpose.
         encoder = (
-            f"x264enc speed-preset=ultrafast bitrate={a.bitrate} key-int-max={gop}"
+            f"x264enc speed-preset=ultrafast {rate} key-int-max={gop}"
             " bframes=2 b-adapt=false cabac=true dct8x8=true ! video/x-h264,profile=high"
         )
     else:
         encoder = (
-            f"x264enc tune=zerolatency speed-preset=ultrafast bitrate={a.bitrate}"
+            f"x264enc tune=zerolatency speed-preset=ultrafast {rate}"
             f" key-int-max={gop} ! video/x-h264,profile=main"
         )
     return (
-        f"( {source} ! videoconvert ! video/x-raw,format=I420 ! {encoder}"
-        " ! rtph264pay name=pay0 pt=96 config-interval=1 )"
+        f"( {source} ! videoconvert ! video/x-raw,format={a.format} ! {encoder}"
+        f" ! {payloader} name=pay0 pt=96 config-interval=1 )"
     )
 
 

@@ -8,7 +8,11 @@ import dataclasses
 import datetime as dt
 import hashlib
 import io
+import os
+import shutil
+import threading
 import time
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -16,7 +20,7 @@ from sqlalchemy import select
 
 from app import create_app
 from app.extensions import db, socketio
-from app.media_runner import MediaRunner
+from app.media_runner import MediaRunner, probe_dict
 from app.models import (
     AreaKind,
     Camera,
@@ -30,8 +34,10 @@ from app.models import (
 from app.realtime import NAMESPACE
 from app.services import base as events
 from app.services.onboarding import active_standard
+from media import hls
+from media.supervisor import CameraSource, Status, Supervisor
 from tests import factories as f
-from tests.media_helpers import fakecam_factory, wait_until
+from tests.media_helpers import fakecam_factory, probe_segment, wait_until
 
 
 @pytest.fixture
@@ -68,19 +74,64 @@ def kitchen(app, client, start_fakecam):
     )
     parent = f.parent_of(centre)
     inspector = f.inspector_of(agency)
+    operator = f.operator_of(centre)
+    operator.wechat_openid = "o-operator"
     db.session.commit()
     return {
         "feed": camera_feed,
         "centre": centre,
         "camera": camera,
+        "operator": operator,
         "parent_h": f.login(client, parent.username),
         "inspector_h": f.login(client, inspector.username),
     }
 
 
+@pytest.fixture
+def seen_events():
+    """Domain events published (after commit) during the test, as (name, data)."""
+    seen: list[tuple[str, dict]] = []
+
+    def record(name: str, data: dict) -> None:
+        seen.append((name, data))
+
+    events.subscribe(record)
+    yield seen
+    events.unsubscribe(record)
+
+
 def _camera_status(camera_id: int) -> CameraStatus:
     db.session.rollback()  # end this test's read snapshot: the runner writes from its thread
     return db.session.get(Camera, camera_id).status
+
+
+def _meal_time_all_day(centre) -> None:
+    """A meal window open now: the rooms parents see are kept warm and operators are told when
+    a camera goes bad."""
+    centre.meal_windows[0].starts_at = dt.time(0, 0)
+    centre.meal_windows[0].ends_at = dt.time(23, 59, 59)
+
+
+def _hls_dir(app, camera_id: int) -> Path:
+    return Path(app.config["HLS_ROOT"]) / str(camera_id)
+
+
+def _stream_has_run_for(app, camera_id: int, seconds: float) -> bool:
+    """The camera's live playlist spans at least `seconds` of segments."""
+    segments = hls.listed_segments(_hls_dir(app, camera_id))
+    return len(segments) >= 2 and segments[-1].offset - segments[0].offset >= seconds
+
+
+def _newest_segment_name(app, camera_id: int) -> str | None:
+    segments = hls.listed_segments(_hls_dir(app, camera_id))
+    return segments[-1].name if segments else None
+
+
+def _operator_alerts(event: str) -> list[int | None]:
+    db.session.rollback()
+    return list(
+        db.session.scalars(select(Notification.recipient_id).where(Notification.event == event))
+    )
 
 
 def test_a_watch_starts_the_stream_and_the_signed_playlist_plays(client, kitchen, runner):
@@ -221,8 +272,9 @@ def test_a_parent_cannot_take_snapshots(client, kitchen):
 
 
 def test_a_covered_lens_flags_the_camera_as_tampered_with_a_finding(
-    app, client, start_fakecam, kitchen
+    app, client, start_fakecam, kitchen, seen_events
 ):
+    _meal_time_all_day(kitchen["centre"])
     black = start_fakecam(pattern="black")
     covered = f.camera(kitchen["centre"], AreaKind.PREP, url=black.url)
     db.session.commit()
@@ -234,6 +286,141 @@ def test_a_covered_lens_flags_the_camera_as_tampered_with_a_finding(
     finding = db.session.scalar(select(Finding).where(Finding.centre_id == kitchen["centre"].id))
     assert "画面全黑" in finding.description
     assert [s.id for s in finding.snapshots] == [response.get_json()["id"]]
+    tampered = [d for n, d in seen_events if n == "camera.tampered"]
+    assert [(d["camera_id"], d["finding_id"]) for d in tampered] == [(covered.id, finding.id)]
+    assert _operator_alerts("camera.tampered") == [kitchen["operator"].id]
+
+
+def test_a_frozen_picture_on_a_live_camera_flags_it_tampered(
+    app, client, start_fakecam, kitchen, runner, seen_events
+):
+    _meal_time_all_day(kitchen["centre"])  # the runner keeps the room's stream running
+    still = start_fakecam(frozen=True)
+    frozen = f.camera(kitchen["centre"], AreaKind.PREP, url=still.url)
+    db.session.commit()
+    assert wait_until(lambda: _camera_status(frozen.id) is CameraStatus.ONLINE, timeout=20)
+    span = app.config["FROZEN_MIN_SPAN_S"]
+    assert wait_until(lambda: _stream_has_run_for(app, frozen.id, span), timeout=span + 15)
+
+    response = client.post(
+        f"/api/v1/cameras/{frozen.id}/snapshots", json={}, headers=kitchen["inspector_h"]
+    )
+
+    assert response.status_code == 201, response.get_json()
+    assert _camera_status(frozen.id) is CameraStatus.TAMPERED
+    finding = db.session.scalar(select(Finding).where(Finding.centre_id == kitchen["centre"].id))
+    assert "画面静止不变" in finding.description
+    assert [s.id for s in finding.snapshots] == [response.get_json()["id"]]
+    tampered = [d for n, d in seen_events if n == "camera.tampered"]
+    assert [(d["camera_id"], d["finding_id"]) for d in tampered] == [(frozen.id, finding.id)]
+    assert _operator_alerts("camera.tampered") == [kitchen["operator"].id]
+
+
+def test_a_live_camera_snapped_twice_in_quick_succession_is_not_flagged(
+    app, client, start_fakecam, kitchen, runner, seen_events
+):
+    _meal_time_all_day(kitchen["centre"])
+    # 4 s segments: two snapshots right after a new one appears both come from it.
+    feed = start_fakecam(gop=100)
+    camera = f.camera(kitchen["centre"], AreaKind.PREP, url=feed.url)
+    db.session.commit()
+    assert wait_until(lambda: _camera_status(camera.id) is CameraStatus.ONLINE, timeout=20)
+    span = app.config["FROZEN_MIN_SPAN_S"]
+    assert wait_until(lambda: _stream_has_run_for(app, camera.id, span), timeout=span + 20)
+    newest = _newest_segment_name(app, camera.id)
+    assert wait_until(lambda: _newest_segment_name(app, camera.id) != newest, timeout=10)
+
+    shots = [
+        client.post(
+            f"/api/v1/cameras/{camera.id}/snapshots", json={}, headers=kitchen["inspector_h"]
+        )
+        for _ in range(2)
+    ]
+
+    assert [r.status_code for r in shots] == [201, 201]
+    # The same picture twice (one segment): what used to be taken for a frozen camera.
+    assert shots[0].get_json()["sha256"] == shots[1].get_json()["sha256"]
+    assert _camera_status(camera.id) is CameraStatus.ONLINE
+    assert db.session.scalars(select(Finding)).all() == []
+    assert [n for n, _ in seen_events if n == "camera.tampered"] == []
+    assert _operator_alerts("camera.tampered") == []
+
+
+def test_a_4_2_2_camera_is_transcoded_by_the_runner_to_h264_main(
+    app, client, start_fakecam, kitchen, runner
+):
+    # 8-bit H.264 High 4:2:2: H.264 like the rest, but players decode 4:2:0 only.
+    feed = start_fakecam(format="Y42B", width=640, height=360)
+    camera = f.camera(kitchen["centre"], AreaKind.PREP, url=feed.url)
+    camera.probe = probe_dict(feed.url, read_seconds=1.5)
+    db.session.commit()
+    assert (camera.probe["codec"], camera.probe["pix_fmt"]) == ("h264", "yuv422p")
+
+    client.post(f"/api/v1/cameras/{camera.id}/watch", headers=kitchen["inspector_h"])
+
+    assert wait_until(lambda: _stream_has_run_for(app, camera.id, 1.0), timeout=20)
+    newest = hls.listed_segments(_hls_dir(app, camera.id))[-1]
+    video = probe_segment(newest.path)
+    assert (video["codec_name"], video["profile"]) == ("h264", "Main")
+    assert video["has_b_frames"] == "0"
+    assert video["pix_fmt"] == "yuv420p"
+
+
+# --- snapshots as the web app and the workers take them -----------------------------------------
+
+
+def _kitchen_url(kitchen) -> str:
+    return kitchen["feed"].url_with_credentials("cam", "s3cret")
+
+
+def test_a_snapshot_comes_from_the_stream_a_media_process_is_writing(app, kitchen):
+    camera_id, url = kitchen["camera"].id, _kitchen_url(kitchen)
+    # Another process on this machine (`flask bk media`) pulling the camera into HLS_ROOT.
+    with Supervisor(app.config["HLS_ROOT"]) as media_node:
+        media_node.ensure_running(CameraSource(str(camera_id), url), "test", for_seconds=60)
+        assert media_node.wait_for_status(str(camera_id), Status.ONLINE, timeout=15)
+
+        shot = app.extensions["bk_snapshot"](camera_id, url)
+
+    assert shot.source == "segment"  # no second connection to the camera
+    assert Image.open(io.BytesIO(shot.jpeg)).size == (1280, 720)
+
+
+def test_segments_left_by_a_stream_that_stopped_are_not_used(app, kitchen, tmp_path):
+    camera_id, url = kitchen["camera"].id, _kitchen_url(kitchen)
+    folder = _hls_dir(app, camera_id)
+    with Supervisor(app.config["HLS_ROOT"]) as media_node:
+        media_node.ensure_running(CameraSource(str(camera_id), url), "test", for_seconds=60)
+        assert media_node.wait_for_status(str(camera_id), Status.ONLINE, timeout=15)
+        shutil.copytree(folder, tmp_path / "kept")
+    shutil.copytree(tmp_path / "kept", folder)  # the folder as the stream left it
+    stale = time.time() - 60
+    for entry in folder.iterdir():
+        os.utime(entry, (stale, stale))
+
+    shot = app.extensions["bk_snapshot"](camera_id, url)
+
+    assert shot.source == "pull"  # an old picture would be evidence of nothing
+
+
+def test_snapshots_asked_for_at_once_share_one_picture(app, kitchen):
+    camera_id, url = kitchen["camera"].id, _kitchen_url(kitchen)
+    shoot = app.extensions["bk_snapshot"]
+    start = threading.Barrier(4)
+    shots = []
+
+    def ask() -> None:
+        start.wait()
+        shots.append(shoot(camera_id, url))
+
+    askers = [threading.Thread(target=ask) for _ in range(4)]
+    for asker in askers:
+        asker.start()
+    for asker in askers:
+        asker.join(30)
+
+    assert len(shots) == 4
+    assert len({(shot.taken_at, shot.sha256) for shot in shots}) == 1  # one pull, shared
 
 
 # --- commissioning against real streams ---------------------------------------------------------

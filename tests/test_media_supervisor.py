@@ -6,6 +6,7 @@ the faults play out in seconds; the production defaults are the ones DESIGN.md s
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -22,8 +23,16 @@ from pathlib import Path
 import pytest
 
 from media import argv
+from media.probe import probe
 from media.supervisor import CameraSource, Status, StatusInfo, Supervisor, kill_stray_ffmpeg
-from tests.media_helpers import CameraFactory, fakecam_factory, processes_mentioning, wait_until
+from tests.media_helpers import (
+    CameraFactory,
+    alive,
+    fakecam_factory,
+    probe_segment,
+    processes_mentioning,
+    wait_until,
+)
 
 
 @dataclass
@@ -239,6 +248,26 @@ def test_b_frame_high_profile_camera_gives_valid_hls(
     assert running_pid(supervisor, "kitchen1") is not None  # did not die on the timestamps
 
 
+def test_a_camera_that_cannot_be_copied_is_transcoded_to_h264_main_without_b_frames(
+    cameras: CameraFactory, supervisor: Supervisor
+) -> None:
+    # HEVC: no browser and not WeChat's player decode it, so it must not be copied.
+    camera = cameras(codec="h265", width=640, height=360)
+    mode = probe(camera.url, read_seconds=1.5).video_mode
+    assert mode == "transcode"
+    supervisor.watch(CameraSource("kitchen1", camera.url, video=mode), viewer="parent-1")
+
+    assert supervisor.wait_for_status("kitchen1", Status.ONLINE, timeout=15)
+    playlist = supervisor.playlist("kitchen1")
+    assert wait_until(lambda: len(segments_in(playlist)) >= 2, timeout=10)
+    video = probe_segment(playlist.parent / segments_in(playlist)[-1])
+    assert video["codec_name"] == "h264"
+    assert video["profile"] == "Main"
+    assert video["has_b_frames"] == "0"
+    assert video["pix_fmt"] == "yuv420p"
+    assert int(video["nb_read_frames"]) >= 20  # about one second at 25 fps, all decodable
+
+
 # ------------------------------------------------------------------------ failures
 
 
@@ -398,6 +427,64 @@ def test_stop_ends_the_stream_at_once_whatever_the_demand(
 
     assert processes_mentioning(str(supervisor.hls_dir("kitchen1")) + "/") == []
     assert not supervisor.hls_dir("kitchen1").exists()
+
+
+def test_stop_kills_a_hung_ffmpeg_after_the_sigterm_grace(
+    cameras: CameraFactory, hls_root: Path, status_log: StatusLog
+) -> None:
+    # A watchdog that would not call it stalled for 30 s: this is the stop path alone.
+    with make_supervisor(hls_root, status_log, stall_factor=30.0, stop_grace=1.5) as sup:
+        camera = cameras()
+        sup.watch(CameraSource("kitchen1", camera.url), viewer="parent-1", ttl=600)
+        assert sup.wait_for_status("kitchen1", Status.ONLINE, timeout=10)
+        pid = running_pid(sup, "kitchen1")
+        assert pid is not None
+
+        os.kill(pid, signal.SIGSTOP)  # hung: a stopped process acts on no SIGTERM
+        try:
+            started = time.monotonic()
+            stopped = sup.stop("kitchen1", timeout=15)
+            took = time.monotonic() - started
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
+        assert stopped
+        assert not alive(pid)
+        assert processes_mentioning(str(sup.hls_dir("kitchen1")) + "/") == []
+        # It waited out the grace for the SIGTERM that could not work, then killed.
+        assert 1.4 <= took < 1.5 + 5.0, took
+        assert status_log.statuses("kitchen1") == [Status.ONLINE]  # a stop is not a failure
+
+
+def test_kept_stderr_is_the_last_hundred_lines(
+    hls_root: Path, status_log: StatusLog, tmp_path: Path
+) -> None:
+    chatty = tmp_path / "ffmpeg"
+    chatty.write_text(
+        "#!/bin/sh\n"
+        "i=1\n"
+        'while [ "$i" -le 250 ]; do echo "ffmpeg line $i" >&2; i=$((i + 1)); done\n'
+        "exec sleep 60\n"
+    )
+    chatty.chmod(0o755)
+    with make_supervisor(hls_root, status_log, ffmpeg_bin=str(chatty), start_timeout=60) as sup:
+        sup.ensure_running(CameraSource("sim1", "sim://kitchen"), "test", for_seconds=60)
+
+        def tail() -> tuple[str, ...]:
+            return sup.state("sim1").stderr_tail
+
+        assert wait_until(lambda: tail()[-1:] == ("ffmpeg line 250",), timeout=10)
+        kept = tail()
+
+    assert len(kept) == 100
+    assert kept[0] == "ffmpeg line 151"
+
+
+def test_production_backoff_starts_at_one_second_and_doubles_to_a_minute(hls_root: Path) -> None:
+    supervisor = Supervisor(hls_root)  # the defaults `flask bk media` runs with
+
+    assert supervisor.backoff_schedule(9) == [1, 2, 4, 8, 16, 32, 60, 60, 60]
 
 
 def test_stray_ffmpeg_from_a_dead_supervisor_is_killed(hls_root: Path) -> None:

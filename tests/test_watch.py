@@ -10,9 +10,16 @@ import pytest
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import AreaKind, CameraStatus, CentreStatus, MealWindow, WatchSession
-from app.services import watch
-from app.services.centres import CENTRE_TZ
+from app.models import (
+    AreaKind,
+    CameraStatus,
+    CentreStatus,
+    MealWindow,
+    PatrolMode,
+    WatchSession,
+)
+from app.services import patrols, watch
+from app.services.centres import CENTRE_TZ, current_meal_window
 from tests import factories as f
 
 PLAYLIST = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:1\n#EXTINF:1.0,\nseg_1.ts\n"
@@ -158,6 +165,79 @@ def test_every_watch_is_recorded_and_a_refresh_extends_the_same_session(client, 
 def test_an_unknown_camera_is_404(client, world):
     response = client.post("/api/v1/cameras/99999/watch", headers=world["h"]["inspector"])
     assert response.status_code == 404
+
+
+# --- what keeps a camera's stream running (read by the media runner) ---------------------------
+
+
+def demand_of(world, *cams: str) -> dict[str, list[watch.StreamDemand]]:
+    """stream_demand for the named cameras, by name (cameras with no demand left out)."""
+    names = {world["cams"][cam].id: cam for cam in cams}
+    found: dict[str, list[watch.StreamDemand]] = {}
+    for demand in watch.stream_demand(set(names)):
+        found.setdefault(names[demand.camera_id], []).append(demand)
+    return found
+
+
+def test_rooms_parents_see_are_kept_warm_through_the_meal_window(world):
+    demand = demand_of(world, "a_cooking", "b_cooking")
+
+    window = current_meal_window(world["a"], dt.datetime.now(dt.UTC))
+    assert [(d.key, d.viewer, d.until) for d in demand["a_cooking"]] == [
+        ("meal", False, window.ends_at)
+    ]
+    assert [d.key for d in demand["b_cooking"]] == ["meal"]
+
+
+def test_nothing_is_kept_warm_outside_the_meal_window(world):
+    window_away_from_now(world["a"])
+    db.session.commit()
+
+    assert demand_of(world, "a_cooking", "a_storage") == {}
+
+
+def test_a_room_not_shown_to_parents_is_not_kept_warm_in_the_meal_window(world):
+    assert demand_of(world, "a_storage") == {}
+
+
+@pytest.mark.parametrize(
+    "status", [CentreStatus.COMMISSIONING, CentreStatus.SUSPENDED, CentreStatus.INSTALLING]
+)
+def test_a_centre_that_is_not_live_is_not_kept_warm(world, status):
+    world["a"].status = status
+    db.session.commit()
+
+    assert demand_of(world, "a_cooking") == {}
+
+
+def test_an_open_patrol_keeps_every_camera_of_its_centre_running_until_it_ends(world):
+    window_away_from_now(world["a"])  # no meal window: only the patrol asks for the streams
+    db.session.commit()
+    inspector = world["people"]["inspector"]
+    patrol = patrols.start_patrol(inspector, world["a"].id, PatrolMode.REMOTE)
+
+    demand = demand_of(world, "a_cooking", "a_storage", "b_cooking")
+    now = dt.datetime.now(dt.UTC)
+    patrolled = {cam for cam, found in demand.items() if any(d.key == "patrol" for d in found)}
+    assert patrolled == {"a_cooking", "a_storage"}  # the storage room too; not centre b
+    for cam in ("a_cooking", "a_storage"):
+        [running] = demand[cam]
+        assert (running.key, running.viewer) == ("patrol", False)
+        assert now < running.until <= now + watch.PATROL_WARM
+
+    patrols.end_patrol(inspector, patrol.id)
+    assert demand_of(world, "a_cooking", "a_storage") == {}
+
+
+def test_a_viewers_lease_is_demand_until_it_runs_out(client, world):
+    window_away_from_now(world["a"])
+    db.session.commit()
+    post_watch(client, world, "operator", "a_storage")
+    session = db.session.scalars(select(WatchSession)).one()
+
+    [lease] = demand_of(world, "a_storage")["a_storage"]
+    assert (lease.key, lease.viewer) == (f"watch:{session.id}", True)
+    assert lease.until == session.ended_at
 
 
 # --- the signed HLS files ----------------------------------------------------------------------

@@ -213,6 +213,16 @@ def record_status(
     return changed
 
 
+def record_reconnects(counts: dict[int, int]) -> None:
+    """The media supervisor's ffmpeg restarts of the last hour, per camera id (every restart,
+    not only those that changed a status): one transaction, no events."""
+    if not counts:
+        return
+    with transaction():
+        for camera in db.session.scalars(select(Camera).where(Camera.id.in_(counts))):
+            camera.reconnects_last_hour = counts[camera.id]
+
+
 def media_sources(node: str | None) -> list[tuple[Camera, str]]:
     """The enabled cameras a media node supervises, with their real URLs: those it holds
     (app/services/media_nodes.py), or every one for the embedded default's unnamed node."""

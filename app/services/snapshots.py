@@ -1,6 +1,7 @@
 """Snapshots (抓拍): one JPEG of a camera, stored with time, camera, SHA-256 and who/why;
-checked for tampering (black: lens covered or lights off; frozen: the same picture again while
-the camera claims to be live); kept for a configured number of days unless used as evidence."""
+checked for tampering (black: lens covered or lights off; frozen: the same picture for seconds
+while the camera claims to be live); kept for a configured number of days unless used as
+evidence."""
 
 from __future__ import annotations
 
@@ -40,7 +41,6 @@ from media import snapshot as media_snapshot
 
 # The media layer's picture-taker: (camera id, stream URL) → media.snapshot.Snapshot.
 Shooter = Callable[[int, str], media_snapshot.Snapshot]
-FROZEN_LOOKBACK = timedelta(minutes=15)
 
 
 def _store_file(camera_id: int, shot: media_snapshot.Snapshot) -> str:
@@ -83,25 +83,16 @@ def take(
         if patrol is None or patrol.centre_id != camera.centre_id or patrol.ended_at:
             raise NotFound("找不到进行中的巡查")
     url = stream_url(camera)
+    claims_live = camera.status is CameraStatus.ONLINE
     db.session.rollback()  # nothing held open while ffmpeg works
     try:
         shot = shooter(camera_id, url)
     except media_snapshot.SnapshotError as exc:
         raise UpstreamError(f"抓拍失败：{exc}", reason="camera_unreachable") from exc
-    black = media_snapshot.is_black(shot.jpeg)
+    tampered = _tamper_reason(camera_id, shot, claims_live)
     with transaction():
         camera = db.session.get(Camera, camera_id)
         assert camera is not None
-        previous = db.session.scalar(
-            select(Snapshot)
-            .where(
-                Snapshot.camera_id == camera_id,
-                Snapshot.taken_at >= shot.taken_at - FROZEN_LOOKBACK,
-            )
-            .order_by(Snapshot.taken_at.desc())
-            .limit(1)
-        )
-        frozen = previous is not None and _same_picture(previous, shot)
         row = Snapshot(
             camera_id=camera_id,
             taken_at=shot.taken_at,
@@ -122,20 +113,29 @@ def take(
             reason=reason.value,
             **audience(camera),
         )
-        if black or frozen:
-            _flag_tampered(
-                camera,
-                row,
-                "画面全黑（疑似遮挡或关灯）" if black else "画面静止不变（疑似画面冻结）",
-            )
+        if tampered is not None:
+            _flag_tampered(camera, row, tampered)
     return row
 
 
-def _same_picture(previous: Snapshot, shot: media_snapshot.Snapshot) -> bool:
-    if previous.sha256 == shot.sha256:
-        return True
-    path = snapshot_path(previous)
-    return path.exists() and media_snapshot.is_frozen([path.read_bytes(), shot.jpeg])
+def _tamper_reason(camera_id: int, shot: media_snapshot.Snapshot, claims_live: bool) -> str | None:
+    """A covered lens shows in any one picture. A frozen picture only shows over time, and
+    only while the camera claims to be live: then the first frames of several different
+    segments of its running stream, FROZEN_MIN_SPAN_S apart, must all be identical. Two
+    snapshots cut from the same newest segment are identical by construction, and a camera that
+    stopped sending keeps its last picture (that is offline or stalled, not frozen), so
+    earlier snapshots are never the comparison. Returns what is wrong, or None."""
+    if media_snapshot.is_black(shot.jpeg):
+        return "画面全黑（疑似遮挡或关灯）"
+    if not claims_live:
+        return None
+    still = media_snapshot.stillness(
+        Path(current_app.config["HLS_ROOT"]) / str(camera_id),
+        min_span_s=float(current_app.config["FROZEN_MIN_SPAN_S"]),
+    )
+    if still is None or not still.frozen:
+        return None
+    return f"画面静止不变（{still.span_s:.0f} 秒内多帧画面完全相同，疑似画面冻结）"
 
 
 def _flag_tampered(camera: Camera, snapshot: Snapshot, what: str) -> None:
