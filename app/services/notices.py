@@ -545,7 +545,8 @@ def add_follow_up(inspector: User, notice_id: int, data: FollowUpInput) -> Follo
         _require_actor(notice, inspector, frozenset({Role.INSPECTOR}))
         if notice.status in (S.DRAFT, S.WITHDRAWN):
             raise Conflict(
-                "整改通知尚未下发或已撤回，不能记录跟进", current_status=notice.status.value
+                f"整改通知当前为“{STATUS_LABELS[notice.status]}”，尚未下发或已撤回，不能记录跟进",
+                current_status=notice.status.value,
             )
         follow_up = FollowUp(
             notice_id=notice.id,
