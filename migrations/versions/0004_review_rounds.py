@@ -4,10 +4,12 @@ Revision ID: 0004
 Revises: 0003
 Create Date: 2026-11-30 10:00:00.000000
 
-Every change is an added column, so SQLite takes it as a plain ALTER TABLE ADD COLUMN and no
-table is rebuilt (other tables reference these, with enforced foreign keys). The CHECK and
-FOREIGN KEY of the new response columns are written inline on SQLite — the only way it accepts
-them on an existing table — and as constraints of their own on PostgreSQL.
+Every change is an added column. SQLite takes each as a plain ALTER TABLE ADD COLUMN (and
+DROP COLUMN on the way back), so no table is rebuilt: other tables reference these, with
+enforced foreign keys, and a rebuild would fail on a database with data. The CHECK and FOREIGN
+KEY of the new response columns are written inline there — the only way SQLite accepts them on
+an existing table — and as named constraints on PostgreSQL (batch mode, which runs the same
+ALTERs there).
 """
 import sqlalchemy as sa
 from alembic import op
@@ -23,21 +25,19 @@ REVIEW_MODES = ('on_site', 'live_video')
 
 
 def upgrade():
-    with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column('is_supervisor', sa.Boolean(), server_default=sa.false(), nullable=False)
-        )
-    with op.batch_alter_table('rectification_notices', schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column('onsite_required', sa.Boolean(), server_default=sa.false(), nullable=False)
-        )
-
     modes = ", ".join(f"'{mode}'" for mode in REVIEW_MODES)
     if op.get_bind().dialect.name == 'sqlite':
-        # SQLite adds a constraint to an existing table only inline with a new column. Each
-        # definition ends on a line of its own ("\nNULL", a no-op column constraint): SQLAlchemy's
-        # reflection of SQLite CHECK constraints (which Alembic batch mode relies on) reads one
-        # constraint per line.
+        # Written out because Alembic's batch mode rebuilds the table for a column whose
+        # default is an expression (false()) and for any added constraint, and a rebuilt
+        # `users` cannot be dropped while rows reference it. SQLite adds a constraint to an
+        # existing table only inline with a new column; each definition ends on a line of its
+        # own ("\nNULL", a no-op column constraint) because SQLAlchemy's reflection of SQLite
+        # CHECK constraints (which later batch migrations rely on) reads one per line.
+        op.execute("ALTER TABLE users ADD COLUMN is_supervisor BOOLEAN DEFAULT 0 NOT NULL")
+        op.execute(
+            "ALTER TABLE rectification_notices"
+            " ADD COLUMN onsite_required BOOLEAN DEFAULT 0 NOT NULL"
+        )
         op.execute(
             "ALTER TABLE notice_responses ADD COLUMN review_mode VARCHAR(10)"
             f" CONSTRAINT ck_notice_responses_review_mode CHECK (review_mode IN ({modes}))\nNULL"
@@ -48,6 +48,16 @@ def upgrade():
             " REFERENCES snapshots (id)\nNULL"
         )
     else:
+        with op.batch_alter_table('users', schema=None) as batch_op:
+            batch_op.add_column(
+                sa.Column('is_supervisor', sa.Boolean(), server_default=sa.false(), nullable=False)
+            )
+        with op.batch_alter_table('rectification_notices', schema=None) as batch_op:
+            batch_op.add_column(
+                sa.Column(
+                    'onsite_required', sa.Boolean(), server_default=sa.false(), nullable=False
+                )
+            )
         with op.batch_alter_table('notice_responses', schema=None) as batch_op:
             batch_op.add_column(sa.Column('review_mode', sa.String(length=10), nullable=True))
             batch_op.add_column(sa.Column('review_snapshot_id', sa.Integer(), nullable=True))
