@@ -25,6 +25,21 @@ def create_admin(username: str, password: str) -> None:
     click.echo(f"已创建管理员 {user.username}")
 
 
+@bk.command("supervisor")
+@click.argument("username")
+@click.option("--off", is_flag=True, help="No longer a supervisor.")
+def supervisor(username: str, off: bool) -> None:
+    """Mark an inspector as a supervisor of their agency (told when a notice is escalated)."""
+    from app.services.accounts import set_supervisor
+
+    try:
+        user = set_supervisor(username, on=not off)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    state = "已设为" if user.is_supervisor else "已取消"
+    click.echo(f"{user.display_name}（{user.username}）{state}本单位负责人")
+
+
 @bk.command("seed-demo")
 @click.option(
     "--password",

@@ -61,6 +61,15 @@ NEXT_STEP = {
     "notice.escalated": "监管部门将现场核查，请尽快整改并回复“整改 {id} 整改说明”。",
     "notice.responded": "请复查后回复“通过 {id}”或“退回 {id} 理由”。",
 }
+# The same events as the inspectors concerned read them (payload "audience": "regulator"): the
+# issuer and the agency's supervisors.
+REGULATOR_NEXT_STEP = {
+    "notice.responded": NEXT_STEP["notice.responded"],
+    "notice.overdue": "经营者已逾期未整改，可电话或现场督促，并在平台记录跟进情况。",
+    "notice.escalated": (
+        "须安排现场核查，不能视频复查：复查时回复“通过 {id} 现场 说明”或“退回 {id} 现场 理由”。"
+    ),
+}
 
 
 def render(
@@ -149,8 +158,15 @@ def _notice(
     if payload.get("reason"):
         label = "退回理由" if event == "notice.returned" else "说明"
         lines.append(f"{label}：{payload['reason']}")
-    if audience == PERSON and event in NEXT_STEP:
-        lines.append(NEXT_STEP[event].format(id=notice_id))
+    mentions = payload.get("mention") or []
+    if audience == GROUP and mentions:
+        names = "、".join(
+            f"@{m['name']}" + (f"（{m['mobile']}）" if m.get("mobile") else "") for m in mentions
+        )
+        lines.append(f"{names} 请安排现场核查。")
+    steps = REGULATOR_NEXT_STEP if payload.get("audience") == "regulator" else NEXT_STEP
+    if audience == PERSON and event in steps:
+        lines.append(steps[event].format(id=notice_id))
     return Message(
         title=title,
         lines=tuple(lines),

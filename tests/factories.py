@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import itertools
-from datetime import time
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+
+from flask import current_app
+from PIL import Image
 
 from app.extensions import db
 from app.models import (
@@ -18,6 +24,8 @@ from app.models import (
     MealWindow,
     ParentLink,
     Role,
+    Snapshot,
+    SnapshotReason,
     TechnicianAssignment,
     User,
 )
@@ -114,6 +122,37 @@ def camera(
     return row
 
 
+def snapshot(
+    of_camera: Camera,
+    color: str = "white",
+    *,
+    reason: SnapshotReason = SnapshotReason.PATROL,
+    days_old: int = 0,
+) -> Snapshot:
+    """A snapshot the camera took: a real JPEG under the instance folder, as the media layer
+    stores one (app/services/snapshots.py), so documents can embed it."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (320, 240), color).save(buffer, "JPEG")
+    data = buffer.getvalue()
+    relative = Path("snapshots") / str(of_camera.id) / f"test-{next(_seq)}.jpg"
+    path = Path(current_app.config["INSTANCE_PATH"]) / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    row = Snapshot(
+        camera_id=of_camera.id,
+        path=str(relative),
+        sha256=hashlib.sha256(data).hexdigest(),
+        size_bytes=len(data),
+        width=320,
+        height=240,
+        reason=reason,
+        taken_at=datetime.now(UTC) - timedelta(days=days_old),
+    )
+    db.session.add(row)
+    db.session.flush()
+    return row
+
+
 def user(role: Role, **fields) -> User:
     n = next(_seq)
     fields.setdefault("username", f"{role.value}{n}")
@@ -138,8 +177,8 @@ def operator_of(of_centre: Centre) -> User:
     return user(Role.OPERATOR, centre_id=of_centre.id)
 
 
-def inspector_of(of_agency: Agency) -> User:
-    return user(Role.INSPECTOR, agency_id=of_agency.id)
+def inspector_of(of_agency: Agency, **fields) -> User:
+    return user(Role.INSPECTOR, agency_id=of_agency.id, **fields)
 
 
 def technician_for(*centres: Centre) -> User:

@@ -24,6 +24,7 @@ from app.models import (
 )
 from app.services.cameras import stream_url
 from config import ConfigError, ProductionConfig, load_config
+from tests import factories as f
 
 
 def test_development_is_the_default_and_uses_sqlite_in_the_instance_folder(tmp_path):
@@ -123,6 +124,11 @@ def test_seed_demo_creates_the_meilan_pilot(runner):
         assert rooms == {"prep", "storage", "cooking", "washing"}
     parent = db.session.scalar(select(User).where(User.username == "parent"))
     assert parent.role is Role.PARENT
+    chiefs = db.session.scalars(select(User).where(User.is_supervisor.is_(True))).all()
+    assert [(u.username, u.role, u.agency.notice_prefix) for u in chiefs] == [
+        ("supervisor", Role.INSPECTOR, "美兰市监整")
+    ]
+    assert "supervisor" in result.output
     assert db.session.scalar(select(func.count()).select_from(ParentLink)) == 1
     assert db.session.scalar(select(InviteCode.code)) == "123456"
     assert db.session.scalar(select(func.count()).select_from(Camera)) > 0
@@ -148,6 +154,24 @@ def test_every_demo_account_logs_in_with_the_demo_password(runner, client):
         )
         assert response.status_code == 200, username
         assert response.get_json()["user"]["role"] == username
+
+
+def test_an_admin_marks_an_inspector_as_supervisor_from_the_command_line(runner):
+    chief = f.inspector_of(f.agency(f.district()), display_name="赵科长")
+    operator = f.operator_of(f.centre(f.district()))
+    db.session.commit()
+    result = runner.invoke(args=["bk", "supervisor", chief.username])
+    assert result.exit_code == 0, result.output
+    assert "赵科长" in result.output and "已设为本单位负责人" in result.output
+    db.session.expire_all()
+    assert db.session.get(User, chief.id).is_supervisor is True
+    off = runner.invoke(args=["bk", "supervisor", chief.username, "--off"])
+    assert "已取消" in off.output
+    db.session.expire_all()
+    assert db.session.get(User, chief.id).is_supervisor is False
+    refused = runner.invoke(args=["bk", "supervisor", operator.username])
+    assert refused.exit_code != 0
+    assert "只有监管人员可以设为负责人" in refused.output
 
 
 def test_seed_demo_twice_is_refused_unless_asked_to_skip(runner):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -182,3 +183,56 @@ def test_the_history_tables_have_append_only_triggers(app):
     with db.engine.connect() as conn:
         triggers = append_only_triggers(conn)
     assert triggers == {table: {"UPDATE", "DELETE"} for table in APPEND_ONLY_TABLES}
+
+
+def test_upgrading_to_review_rounds_keeps_each_notices_last_review_on_its_round(migrating_app):
+    """0004 on a database with reviewed and escalated notices: the review the notice kept
+    (mode, snapshot) goes to the round it was made on, and an escalated notice still needs its
+    on-site visit."""
+    downgrade(revision="0003")
+    now = datetime.now(UTC)
+    rows = [
+        "INSERT INTO districts (id, code, name) VALUES (1, '460108', '美兰区')",
+        "INSERT INTO agencies (id, name, kind, district_id, notice_prefix)"
+        " VALUES (1, '美兰区市场监督管理局', 'market_regulation', 1, '美兰市监整')",
+        "INSERT INTO centres (id, name, district_id, address, status, status_changed_at,"
+        " created_at) VALUES (1, '阳光小树苗托管中心', 1, '', 'live', :now, :now)",
+        "INSERT INTO users (id, role, username, display_name, agency_id, centre_id, is_active,"
+        " failed_logins, created_at) VALUES"
+        " (1, 'inspector', 'wang', '王监管', 1, NULL, true, 0, :now),"
+        " (2, 'operator', 'li', '李经营', NULL, 1, true, 0, :now)",
+        "INSERT INTO rectification_notices (id, agency_id, centre_id, status, year, seq, number,"
+        " legal_basis, requirements, deadline, deadline_provisional, issuer_id, created_at,"
+        " review_mode) VALUES"
+        " (1, 1, 1, 'verified', 2026, 1, 'N1', '', '加盖', '2026-12-01', false, 1, :now,"
+        " 'on_site'),"
+        " (2, 1, 1, 'escalated', 2026, 2, 'N2', '', '加盖', '2026-11-01', false, 1, :now, NULL)",
+        "INSERT INTO notice_responses (notice_id, round, author_id, text, submitted_at,"
+        " reviewed_at, reviewer_id, accepted) VALUES"
+        " (1, 1, 2, '已整改', :now, :now, 1, false),"
+        " (1, 2, 2, '再次整改', :now, :now, 1, true)",
+        "INSERT INTO notice_events (notice_id, from_status, to_status, at) VALUES"
+        " (2, 'overdue', 'escalated', :now)",
+    ]
+    with db.engine.begin() as conn:
+        for statement in rows:
+            conn.execute(text(statement), {"now": now})
+    upgrade()
+    with db.engine.begin() as conn:
+        rounds = conn.execute(
+            text("SELECT round, review_mode FROM notice_responses ORDER BY round")
+        ).all()
+        onsite = dict(
+            conn.execute(text("SELECT id, onsite_required FROM rectification_notices")).all()
+        )
+        supervisors = conn.scalar(text("SELECT count(*) FROM users WHERE is_supervisor"))
+    assert [tuple(r) for r in rounds] == [(1, None), (2, "on_site")]
+    assert {k: bool(v) for k, v in onsite.items()} == {1: False, 2: True}
+    assert supervisors == 0
+    # And back, with the rows still there (no table is rebuilt under them).
+    downgrade(revision="0003")
+    with db.engine.begin() as conn:
+        assert conn.scalar(text("SELECT count(*) FROM notice_responses")) == 2
+        if PG_URL:
+            tables = ", ".join(t.name for t in db.metadata.sorted_tables)
+            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))

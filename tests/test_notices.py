@@ -9,6 +9,7 @@ import io
 import os
 from pathlib import Path
 
+import chinese_calendar
 import pytest
 from PIL import Image
 from pypdf import PdfReader
@@ -25,7 +26,7 @@ from app.models import (
     RectificationNotice,
 )
 from app.services import base as events
-from app.services import notices
+from app.services import notices, reports
 from tests import factories as f
 from tests.conftest import count_statements
 
@@ -78,8 +79,11 @@ def published():
     events.unsubscribe(capture)
 
 
-def patrol_with_finding(client, loop) -> int:
-    """An inspector patrols the four rooms remotely and finds an uncovered bin in the kitchen."""
+def patrol_with_finding(
+    client, loop, *, prep_snapshot_id: int | None = None, finding_snapshot_ids: tuple = ()
+) -> int:
+    """An inspector patrols the four rooms remotely and finds an uncovered bin in the kitchen
+    (optionally with a snapshot of the preparation room and snapshots of the bin)."""
     h = loop["inspector_h"]
     centre = loop["centre"]
     patrol = client.post(
@@ -89,12 +93,13 @@ def patrol_with_finding(client, loop) -> int:
     patrol_id = patrol.get_json()["id"]
     rooms = {a.kind: a.id for a in centre.areas}
     for kind in (AreaKind.PREP, AreaKind.STORAGE, AreaKind.WASHING):
+        check = {"result": "ok"}
+        if kind is AreaKind.PREP and prep_snapshot_id is not None:
+            check.update(note="备餐间台面整洁，留样柜已上锁", snapshot_id=prep_snapshot_id)
         response = client.put(
-            f"/api/v1/inspector/patrols/{patrol_id}/areas/{rooms[kind]}",
-            json={"result": "ok"},
-            headers=h,
+            f"/api/v1/inspector/patrols/{patrol_id}/areas/{rooms[kind]}", json=check, headers=h
         )
-        assert response.status_code == 200
+        assert response.status_code == 200, response.get_json()
     finding = client.post(
         f"/api/v1/inspector/patrols/{patrol_id}/findings",
         json={
@@ -102,6 +107,7 @@ def patrol_with_finding(client, loop) -> int:
             "severity": "II",
             "description": "操作间垃圾桶未加盖",
             "area_id": rooms[AreaKind.COOKING],
+            "snapshot_ids": list(finding_snapshot_ids),
         },
         headers=h,
     )
@@ -129,14 +135,39 @@ def draft(client, loop, finding_id: int, **deadline) -> dict:
     return response.get_json()
 
 
-def issued_notice(client, loop, **deadline) -> dict:
-    finding_id = patrol_with_finding(client, loop)
+def issued_notice(client, loop, *, finding_snapshot_ids: tuple = (), **deadline) -> dict:
+    finding_id = patrol_with_finding(client, loop, finding_snapshot_ids=finding_snapshot_ids)
     notice = draft(client, loop, finding_id, **deadline)
     response = client.post(
         f"/api/v1/inspector/notices/{notice['id']}/issue", headers=loop["inspector_h"]
     )
     assert response.status_code == 200, response.get_json()
     return response.get_json()
+
+
+def answer(client, loop, notice_id: int, text: str = "已整改") -> dict:
+    response = client.post(
+        f"/api/v1/notices/{notice_id}/responses",
+        data={"text": text},
+        headers=loop["operator_h"],
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def review(client, loop, notice_id: int, action: str, **body):  # type: ignore[no-untyped-def]
+    """The inspector verifies or returns the latest answer; the raw response."""
+    return client.post(
+        f"/api/v1/inspector/notices/{notice_id}/{action}", json=body, headers=loop["inspector_h"]
+    )
+
+
+def kitchen_snapshot(centre, color: str = "white"):  # type: ignore[no-untyped-def]
+    """A snapshot taken by the centre's kitchen (操作间) camera."""
+    snapshot = f.snapshot(f.camera(centre, AreaKind.COOKING), color)
+    db.session.commit()
+    return snapshot
 
 
 def test_the_whole_loop_from_patrol_finding_to_verified(client, loop, published):
@@ -485,6 +516,195 @@ def test_the_notice_list_runs_as_many_queries_however_many_notices_it_shows(clie
     assert len(with_four) == len(with_one)
 
 
+# --- review evidence, round by round ---------------------------------------------------------
+
+
+def test_each_review_round_keeps_its_own_mode_and_snapshot(client, loop):
+    """Returned after a live-video check with a snapshot, then verified on site with another:
+    both rounds' evidence stays on the notice, each on its own answer."""
+    notice = issued_notice(client, loop)
+    nid = notice["id"]
+    blurry = kitchen_snapshot(loop["centre"], "grey")
+    lid_on = kitchen_snapshot(loop["centre"], "green")
+
+    answer(client, loop, nid, "已为垃圾桶加盖")
+    returned = review(
+        client,
+        loop,
+        nid,
+        "return",
+        mode="live_video",
+        snapshot_id=blurry.id,
+        reason="视频中桶盖未盖严",
+    )
+    assert returned.status_code == 200, returned.get_json()
+    answer(client, loop, nid, "已更换带盖垃圾桶")
+    verified = review(client, loop, nid, "verify", mode="on_site", snapshot_id=lid_on.id)
+    assert verified.status_code == 200, verified.get_json()
+
+    detail = client.get(f"/api/v1/notices/{nid}", headers=loop["operator_h"]).get_json()
+    rounds = [
+        (r["round"], r["accepted"], r["review_mode"], r["review_snapshot_id"], r["review_note"])
+        for r in detail["responses"]
+    ]
+    assert rounds == [
+        (1, False, "live_video", blurry.id, "视频中桶盖未盖严"),
+        (2, True, "on_site", lid_on.id, None),
+    ]
+    assert all(r["reviewer_id"] == loop["inspector"].id for r in detail["responses"])
+    # The notice itself shows the latest review.
+    assert (detail["review_mode"], detail["review_snapshot_id"]) == ("on_site", lid_on.id)
+
+
+def test_a_review_snapshot_from_another_centre_is_refused(client, loop):
+    notice = issued_notice(client, loop)
+    answer(client, loop, notice["id"])
+    elsewhere = kitchen_snapshot(loop["other_centre"])
+    response = review(
+        client, loop, notice["id"], "verify", mode="live_video", snapshot_id=elsewhere.id
+    )
+    assert response.status_code == 422
+    assert response.get_json()["field"] == "snapshot_id"
+    assert response.get_json()["message"] == "抓拍照片不属于此托管机构"
+    detail = client.get(f"/api/v1/notices/{notice['id']}", headers=loop["inspector_h"])
+    assert detail.get_json()["status"] == "responded"
+    assert detail.get_json()["responses"][0]["review_snapshot_id"] is None
+
+
+def test_retention_keeps_the_snapshot_of_an_earlier_review_round(app, client, loop):
+    """The first round's evidence is no longer the notice's latest review: it must still count
+    as evidence when old snapshots are purged."""
+    from app.services import snapshots
+
+    app.config["SNAPSHOT_RETENTION_DAYS"] = 30
+    notice = issued_notice(client, loop)
+    first = kitchen_snapshot(loop["centre"], "grey")
+    answer(client, loop, notice["id"])
+    review(
+        client,
+        loop,
+        notice["id"],
+        "return",
+        mode="live_video",
+        snapshot_id=first.id,
+        reason="不清楚",
+    )
+    answer(client, loop, notice["id"])
+    review(client, loop, notice["id"], "verify", mode="on_site")
+    stale = db.session.get(type(first), first.id)
+    stale.taken_at = stale.taken_at - dt.timedelta(days=90)
+    db.session.commit()
+    assert snapshots.purge_expired() == 0
+    assert db.session.get(type(first), first.id) is not None
+
+
+# --- escalation: supervisors told, on-site visit required ------------------------------------
+
+
+@pytest.fixture
+def supervisors(loop):
+    """The agency's two section chiefs: one on WeCom, one reachable only through the group."""
+    on_wecom = f.inspector_of(
+        loop["agency"], display_name="赵科长", wecom_userid="zhao.kezhang", is_supervisor=True
+    )
+    in_group = f.inspector_of(
+        loop["agency"], display_name="钱科长", phone="13800000001", is_supervisor=True
+    )
+    colleague = f.inspector_of(loop["agency"], display_name="孙监管", wecom_userid="sun.jianguan")
+    db.session.commit()
+    return {"on_wecom": on_wecom, "in_group": in_group, "colleague": colleague}
+
+
+def escalated_notice(app, client, loop) -> dict:
+    app.config["ESCALATION_GRACE_DAYS"] = 3
+    notice = issued_notice(client, loop)
+    _backdate_deadline(notice["id"], 5)
+    assert notices.mark_overdue() == [notice["id"]]
+    assert notices.escalate_overdue() == [notice["id"]]
+    return notice
+
+
+def test_escalation_tells_the_supervisors_that_an_on_site_visit_is_needed(
+    app, client, loop, supervisors
+):
+    from bots.render import GROUP, PERSON, render
+
+    notice = escalated_notice(app, client, loop)
+    rows = db.session.scalars(
+        select(Notification).where(Notification.event == "notice.escalated")
+    ).all()
+    people = {r.recipient_id: r for r in rows if r.recipient_id is not None}
+    assert set(people) == {
+        loop["operator"].id,
+        loop["inspector"].id,
+        supervisors["on_wecom"].id,
+    }
+    assert people[supervisors["on_wecom"].id].channel is Channel.WECOM_APP
+    told = render("notice.escalated", people[supervisors["on_wecom"].id].payload, audience=PERSON)
+    assert f"通过 {notice['id']} 现场" in told.as_text()
+    assert "须安排现场核查" in told.as_text()
+    # The operator is told to answer, not to visit.
+    operator_text = render(
+        "notice.escalated", people[loop["operator"].id].payload, audience=PERSON
+    ).as_text()
+    assert f"整改 {notice['id']}" in operator_text
+    assert "须安排现场核查" not in operator_text
+
+    groups = [r for r in rows if r.recipient_id is None]
+    assert {r.destination for r in groups} == {"meilan-market", "meilan-ding"}
+    for row in groups:
+        text = render("notice.escalated", row.payload, audience=GROUP).as_text()
+        assert "@钱科长（13800000001） 请安排现场核查" in text
+        assert "赵科长" not in text  # told in WeCom already
+    detail = client.get(f"/api/v1/notices/{notice['id']}", headers=loop["inspector_h"])
+    assert detail.get_json()["onsite_required"] is True
+    assert detail.get_json()["status"] == "escalated"
+
+
+def test_a_supervisor_without_a_group_robot_is_told_on_their_own_channel(app, client, loop):
+    loop["agency"].chat_destinations = None
+    chief = f.inspector_of(
+        loop["agency"], display_name="钱科长", wechat_openid="o-qian", is_supervisor=True
+    )
+    db.session.commit()
+    escalated_notice(app, client, loop)
+    row = db.session.scalar(
+        select(Notification).where(
+            Notification.event == "notice.escalated", Notification.recipient_id == chief.id
+        )
+    )
+    assert row is not None and row.channel is Channel.WECHAT_MP
+
+
+def test_after_escalation_a_live_video_review_is_refused(app, client, loop, supervisors):
+    notice = escalated_notice(app, client, loop)
+    answer(client, loop, notice["id"], "已整改，请复查")
+    for action, body in (
+        ("verify", {"mode": "live_video"}),
+        ("return", {"mode": "live_video", "reason": "视频看不清"}),
+    ):
+        refused = review(client, loop, notice["id"], action, **body)
+        assert refused.status_code == 422
+        assert refused.get_json()["field"] == "mode"
+        assert refused.get_json()["message"] == (
+            "该整改通知逾期未整改已上报，须现场复查，不能通过视频复查"
+        )
+    still = client.get(f"/api/v1/notices/{notice['id']}", headers=loop["inspector_h"]).get_json()
+    assert still["status"] == "responded"
+    assert still["responses"][0]["reviewed_at"] is None
+    verified = review(client, loop, notice["id"], "verify", mode="on_site", note="现场核查已整改")
+    assert verified.status_code == 200
+    assert verified.get_json()["status"] == "verified"
+
+
+def test_a_notice_never_escalated_may_be_reviewed_by_video(client, loop):
+    notice = issued_notice(client, loop)
+    answer(client, loop, notice["id"])
+    verified = review(client, loop, notice["id"], "verify", mode="live_video")
+    assert verified.status_code == 200
+    assert verified.get_json()["onsite_required"] is False
+
+
 # --- uploads ---------------------------------------------------------------------------------
 
 
@@ -606,16 +826,93 @@ def test_the_photos_of_an_answer_are_served_to_both_sides_of_the_notice(app, cli
 # --- documents -------------------------------------------------------------------------------
 
 
-def test_the_printed_notice_carries_its_number_and_centre(client, loop):
-    notice = issued_notice(client, loop)
+def pdf_text(data: bytes) -> str:
+    """The document's text with the layout's spaces and line breaks taken out."""
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
+    return "".join(text.split())
+
+
+def pdf_images(data: bytes) -> list:
+    return [image for page in PdfReader(io.BytesIO(data)).pages for image in page.images]
+
+
+def pdf_fonts(data: bytes) -> dict[str, bool]:
+    """Each font the document uses → whether its glyphs are embedded in the file."""
+    fonts: dict[str, bool] = {}
+    for page in PdfReader(io.BytesIO(data)).pages:
+        for ref in page["/Resources"]["/Font"].values():
+            font = ref.get_object()
+            descriptor = font.get("/FontDescriptor")
+            if descriptor is None and "/DescendantFonts" in font:
+                descriptor = font["/DescendantFonts"][0].get_object().get("/FontDescriptor")
+            descriptor = descriptor.get_object() if descriptor is not None else {}
+            fonts[str(font["/BaseFont"])] = any(
+                key in descriptor for key in ("/FontFile", "/FontFile2", "/FontFile3")
+            )
+    return fonts
+
+
+def assert_cjk_font_embedded(data: bytes) -> None:
+    """The Chinese text is set in the Debian CJK font, embedded (as a subset); the only other
+    font is reportlab's page default, one of the 14 every reader has."""
+    fonts = pdf_fonts(data)
+    cjk = {name: embedded for name, embedded in fonts.items() if "WenQuanYi" in name}
+    assert cjk and all(cjk.values()), fonts
+    assert set(fonts) - set(cjk) <= {"/Helvetica"}, fonts
+
+
+def local_minute(iso: str) -> str:
+    when = dt.datetime.fromisoformat(iso).astimezone(notices.LOCAL_TZ)
+    return when.strftime("%Y年%m月%d日%H:%M")
+
+
+def test_the_printed_notice_carries_everything_the_operator_must_act_on(client, loop):
+    evidence = kitchen_snapshot(loop["centre"], "orange")
+    notice = issued_notice(client, loop, finding_snapshot_ids=(evidence.id,))
     response = client.get(f"/api/v1/notices/{notice['id']}/notice.pdf", headers=loop["operator_h"])
     assert response.status_code == 200
     assert response.mimetype == "application/pdf"
-    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(response.data)).pages)
-    assert notice["number"] in text
-    assert "阳光小树苗托管中心" in text
-    assert "责令改正通知书" in text
-    assert "操作间垃圾桶未加盖" in text
+    text = pdf_text(response.data)
+    deadline = dt.date.fromisoformat(notice["deadline"])
+    for expected in (
+        "责令改正通知书",
+        notice["number"],
+        "阳光小树苗托管中心",
+        "操作间垃圾桶未加盖",
+        "依据：《中华人民共和国食品安全法》第五十四条",
+        "整改要求：立即为垃圾桶加盖，并建立每日检查制度。",
+        f"请于{deadline.year}年{deadline.month}月{deadline.day}日（5个工作日内）前完成整改",
+        f"承办人：{loop['inspector'].display_name}",
+        f"下发时间：{local_minute(notice['issued_at'])}",
+        f"送达时间：{local_minute(notice['issued_at'])}",
+        f"SHA-256：{evidence.sha256[:16]}",
+    ):
+        assert "".join(expected.split()) in text, expected
+    images = pdf_images(response.data)
+    assert [image.image.size for image in images] == [(320, 240)]
+    assert_cjk_font_embedded(response.data)
+
+
+def test_a_pdf_without_the_cjk_font_fails_under_test(app, monkeypatch):
+    monkeypatch.setattr(reports, "FONT_CANDIDATES", ("/nonexistent/wqy-zenhei.ttc",))
+    reports._font.cache_clear()
+    try:
+        with pytest.raises(reports.MissingFont, match="fonts-wqy-zenhei"):
+            reports._font()
+    finally:
+        reports._font.cache_clear()
+
+
+def test_a_pdf_without_the_cjk_font_logs_an_error_in_production(app, monkeypatch, caplog):
+    monkeypatch.setattr(reports, "FONT_CANDIDATES", ("/nonexistent/wqy-zenhei.ttc",))
+    monkeypatch.setattr(app, "testing", False)
+    reports._font.cache_clear()
+    try:
+        assert reports._font() == "STSong-Light"
+    finally:
+        reports._font.cache_clear()
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert any("fonts-wqy-zenhei" in r.getMessage() for r in errors)
 
 
 def test_the_patrol_record_lists_rooms_and_findings(client, loop):
@@ -625,10 +922,101 @@ def test_the_patrol_record_lists_rooms_and_findings(client, loop):
         f"/api/v1/inspector/patrols/{patrol.id}/record.pdf", headers=loop["inspector_h"]
     )
     assert response.status_code == 200
-    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(response.data)).pages)
+    text = pdf_text(response.data)
     assert "巡查记录" in text
     assert "远程视频巡查" in text
     assert "操作间垃圾桶未加盖" in text
+    assert pdf_images(response.data) == []
+
+
+def test_the_patrol_record_embeds_the_room_and_finding_snapshots(client, loop):
+    prep = f.snapshot(f.camera(loop["centre"], AreaKind.PREP), "yellow")
+    bin_shot = kitchen_snapshot(loop["centre"], "orange")
+    patrol_with_finding(client, loop, prep_snapshot_id=prep.id, finding_snapshot_ids=(bin_shot.id,))
+    patrol = db.session.scalar(select(Patrol))
+    response = client.get(
+        f"/api/v1/inspector/patrols/{patrol.id}/record.pdf", headers=loop["inspector_h"]
+    )
+    assert response.status_code == 200
+    text = pdf_text(response.data)
+    assert "备餐间台面整洁，留样柜已上锁" in text
+    assert f"SHA-256：{prep.sha256[:16]}" in text
+    assert f"SHA-256：{bin_shot.sha256[:16]}" in text
+    assert len(pdf_images(response.data)) == 2
+    assert_cjk_font_embedded(response.data)
+
+
+# --- the patrol log as JSON -------------------------------------------------------------------
+
+
+def test_the_patrol_log_exports_rooms_findings_and_snapshots(client, loop):
+    prep = f.snapshot(f.camera(loop["centre"], AreaKind.PREP), "yellow")
+    bin_shot = kitchen_snapshot(loop["centre"], "orange")
+    finding_id = patrol_with_finding(
+        client, loop, prep_snapshot_id=prep.id, finding_snapshot_ids=(bin_shot.id,)
+    )
+    rooms = {a.id: a.kind.value for a in loop["centre"].areas}
+    patrol_id = db.session.scalar(select(Patrol.id))
+
+    one = client.get(f"/api/v1/inspector/patrols/{patrol_id}", headers=loop["inspector_h"])
+    assert one.status_code == 200
+    body = one.get_json()
+    assert body["mode"] == "remote"
+    assert body["summary"] == "一处问题"
+    assert body["ended_at"] is not None
+    checks = {
+        rooms[c["area_id"]]: (c["result"], c["note"], c["snapshot_id"]) for c in body["area_checks"]
+    }
+    assert checks == {
+        "prep": ("ok", "备餐间台面整洁，留样柜已上锁", prep.id),
+        "storage": ("ok", "", None),
+        "washing": ("ok", "", None),
+        "cooking": ("finding", "", None),
+    }
+    assert [
+        (
+            x["id"],
+            x["category"],
+            x["severity"],
+            x["description"],
+            rooms[x["area_id"]],
+            x["snapshot_ids"],
+        )
+        for x in body["findings"]
+    ] == [(finding_id, "hygiene", "II", "操作间垃圾桶未加盖", "cooking", [bin_shot.id])]
+
+    # A second, later patrol: the centre's log lists the newest first, each in full.
+    later = client.post(
+        "/api/v1/inspector/patrols",
+        json={"centre_id": loop["centre"].id, "mode": "on_site"},
+        headers=loop["inspector_h"],
+    ).get_json()
+    log = client.get(
+        f"/api/v1/inspector/centres/{loop['centre'].id}/patrols", headers=loop["inspector_h"]
+    )
+    assert log.status_code == 200
+    assert [(p["id"], p["mode"]) for p in log.get_json()] == [
+        (later["id"], "on_site"),
+        (patrol_id, "remote"),
+    ]
+    assert log.get_json()[1] == body
+
+
+def test_a_room_snapshot_from_another_centre_is_refused(client, loop):
+    elsewhere = kitchen_snapshot(loop["other_centre"])
+    patrol = client.post(
+        "/api/v1/inspector/patrols",
+        json={"centre_id": loop["centre"].id, "mode": "remote"},
+        headers=loop["inspector_h"],
+    ).get_json()
+    prep = next(a.id for a in loop["centre"].areas if a.kind is AreaKind.PREP)
+    response = client.put(
+        f"/api/v1/inspector/patrols/{patrol['id']}/areas/{prep}",
+        json={"result": "ok", "snapshot_id": elsewhere.id},
+        headers=loop["inspector_h"],
+    )
+    assert response.status_code == 422
+    assert response.get_json()["message"] == "抓拍照片不属于此托管机构"
 
 
 # --- clocks ----------------------------------------------------------------------------------
@@ -687,41 +1075,156 @@ def test_escalation_waits_for_the_grace_period_and_runs_once(app, client, loop):
     assert set(groups) >= {"meilan-market", "meilan-ding"}
 
 
+def test_a_working_day_deadline_skips_the_national_day_holiday(client, loop, monkeypatch):
+    """Issued on 30 September 2026 with 5 working days: the Golden Week holiday does not count
+    and the Saturday make-up day does (State Council schedule, via chinese-calendar)."""
+    issued_on = dt.date(2026, 9, 30)
+    monkeypatch.setattr(notices, "local_today", lambda now=None: issued_on)
+    expected, counted = issued_on, 0
+    while counted < 5:
+        expected += dt.timedelta(days=1)
+        counted += chinese_calendar.is_workday(expected)
+    weekdays_only, counted = issued_on, 0
+    while counted < 5:
+        weekdays_only += dt.timedelta(days=1)
+        counted += weekdays_only.weekday() < 5
+    assert expected != weekdays_only  # the holiday really is in the calendar data
+
+    notice = issued_notice(client, loop, working_days=5)
+    assert notice["deadline"] == expected.isoformat()
+    assert notice["deadline_working_days"] == 5
+    assert notice["deadline_provisional"] is False
+    assert notice["number"] == "美兰市监整〔2026〕1号"
+    inbox = client.get("/api/v1/notices", headers=loop["operator_h"]).get_json()
+    assert [n["deadline"] for n in inbox] == [expected.isoformat()]
+
+
 # --- the centre's record -------------------------------------------------------------------
 
 
 def test_a_parent_sees_the_inspection_summary_without_the_details(client, loop):
     issued_notice(client, loop)
+    late = issued_notice(client, loop)
+    _backdate_deadline(late["id"], 1)
+    assert notices.mark_overdue() == [late["id"]]
     verified = issued_notice(client, loop)
-    client.post(
-        f"/api/v1/notices/{verified['id']}/responses",
-        data={"text": "已整改"},
-        headers=loop["operator_h"],
-        content_type="multipart/form-data",
-    )
-    client.post(
-        f"/api/v1/inspector/notices/{verified['id']}/verify",
-        json={"mode": "on_site"},
-        headers=loop["inspector_h"],
-    )
+    answer(client, loop, verified["id"])
+    assert review(client, loop, verified["id"], "verify", mode="on_site").status_code == 200
     parent = f.parent_of(loop["centre"])
     db.session.commit()
-    record = client.get(
+    response = client.get(
         f"/api/v1/centres/{loop['centre'].id}/record", headers=f.login(client, parent.username)
-    ).get_json()
-    assert record["notices"] == {"open": 1, "overdue": 0, "verified": 1}
+    )
+    record = response.get_json()
+    assert record["notices"] == {"open": 2, "overdue": 1, "verified": 1}
     assert record["last_patrol"]["result"] == "发现 1 个问题"
     assert "notice_list" not in record
     assert "patrols" not in record
+    page = response.get_data(as_text=True)
+    for detail in ("垃圾桶", late["number"], "已整改"):
+        assert detail not in page
 
 
-def test_the_inspector_sees_the_full_record(client, loop):
+def test_the_inspector_sees_every_notice_with_its_whole_history(client, loop):
+    snapshot = kitchen_snapshot(loop["centre"])
+    notice = issued_notice(client, loop, finding_snapshot_ids=(snapshot.id,))
+    nid = notice["id"]
+    client.post(f"/api/v1/notices/{nid}/acknowledge", headers=loop["operator_h"])
+    answer(client, loop, nid, "已为垃圾桶加盖")
+    review(client, loop, nid, "return", mode="live_video", snapshot_id=snapshot.id, reason="未盖严")
+    client.post(
+        f"/api/v1/inspector/notices/{nid}/follow-ups",
+        json={
+            "kind": "phone",
+            "happened_at": "2026-11-28T10:30:00+08:00",
+            "contact": "李经营",
+            "outcome": "已电话督促，承诺明日完成",
+        },
+        headers=loop["inspector_h"],
+    )
+    response = client.get(
+        f"/api/v1/centres/{loop['centre'].id}/record", headers=loop["inspector_h"]
+    )
+    assert response.status_code == 200
+    record = response.get_json()
+    assert len(record["patrols"]) == 1
+    assert record["notices"] == {"open": 1, "overdue": 0, "verified": 0}
+    [entry] = record["notice_list"]
+    assert (entry["number"], entry["status"], entry["status_label"]) == (
+        notice["number"],
+        "returned",
+        "已退回重新整改",
+    )
+    inspector = loop["inspector"].display_name
+    operator = loop["operator"].display_name
+    assert [
+        (h["actor"], h["from_status"], h["to_status"], h["reason"]) for h in entry["history"]
+    ] == [
+        (inspector, None, "draft", None),
+        (inspector, "draft", "issued", None),
+        (operator, "issued", "acknowledged", None),
+        (operator, "acknowledged", "responded", None),
+        (inspector, "responded", "returned", "未盖严"),
+    ]
+    assert all(h["at"] for h in entry["history"])
+    assert [(x["description"], x["snapshot_ids"]) for x in entry["findings"]] == [
+        ("操作间垃圾桶未加盖", [snapshot.id])
+    ]
+    [round_one] = entry["responses"]
+    assert (round_one["author"], round_one["text"], round_one["accepted"]) == (
+        operator,
+        "已为垃圾桶加盖",
+        False,
+    )
+    assert (round_one["reviewer"], round_one["review_mode"], round_one["review_snapshot_id"]) == (
+        inspector,
+        "live_video",
+        snapshot.id,
+    )
+    assert [
+        (x["kind"], x["contact"], x["outcome"], x["recorded_by"]) for x in entry["follow_ups"]
+    ] == [("phone", "李经营", "已电话督促，承诺明日完成", inspector)]
+
+
+def test_the_record_shows_the_system_as_the_one_who_marked_a_notice_overdue(client, loop):
     notice = issued_notice(client, loop)
+    _backdate_deadline(notice["id"], 1)
+    notices.mark_overdue()
     record = client.get(
         f"/api/v1/centres/{loop['centre'].id}/record", headers=loop["inspector_h"]
     ).get_json()
-    assert [n["number"] for n in record["notice_list"]] == [notice["number"]]
-    assert len(record["patrols"]) == 1
+    last = record["notice_list"][0]["history"][-1]
+    assert (last["actor"], last["actor_id"], last["to_status"]) == ("系统", None, "overdue")
+    assert last["reason"].startswith("已超过整改期限")
+
+
+def test_the_record_runs_as_many_queries_however_many_notices_it_shows(client, loop):
+    url = f"/api/v1/centres/{loop['centre'].id}/record"
+    first = issued_notice(client, loop)
+    answer(client, loop, first["id"])
+    with count_statements() as with_one:
+        assert len(client.get(url, headers=loop["inspector_h"]).get_json()["notice_list"]) == 1
+    for _ in range(3):
+        answer(client, loop, issued_notice(client, loop)["id"])
+    with count_statements() as with_four:
+        assert len(client.get(url, headers=loop["inspector_h"]).get_json()["notice_list"]) == 4
+    assert len(with_four) == len(with_one)
+
+
+def test_operators_do_not_see_a_draft_withdrawn_before_it_was_issued(client, loop):
+    finding_id = patrol_with_finding(client, loop)
+    notice = draft(client, loop, finding_id)
+    withdrawn = client.post(
+        f"/api/v1/inspector/notices/{notice['id']}/withdraw",
+        json={"reason": "当场已整改"},
+        headers=loop["inspector_h"],
+    )
+    assert withdrawn.get_json()["status"] == "withdrawn"
+    oh = loop["operator_h"]
+    assert client.get("/api/v1/notices", headers=oh).get_json() == []
+    assert client.get(f"/api/v1/notices/{notice['id']}", headers=oh).status_code == 404
+    record = client.get(f"/api/v1/centres/{loop['centre'].id}/record", headers=oh).get_json()
+    assert record["notice_list"] == []
 
 
 def test_the_periodic_clock_job_is_scheduled_and_marks_overdue(app, client, loop, runner):

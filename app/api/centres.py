@@ -5,7 +5,14 @@ from __future__ import annotations
 from flask import current_app, send_file
 from flask_smorest import Blueprint
 
-from app.api.schemas import CameraOut, CentreOut, SnapshotIn, SnapshotOut, WatchOut
+from app.api.schemas import (
+    CameraOut,
+    CentreOut,
+    CentreRecordOut,
+    SnapshotIn,
+    SnapshotOut,
+    WatchOut,
+)
 from app.api.security import auth_required, current_user
 from app.errors import NotFound
 from app.models import Role
@@ -44,7 +51,7 @@ def list_cameras(centre_id: int):
 
 @blp.get("/centres/<int:centre_id>/record")
 @auth_required()
-@blp.response(200)
+@blp.response(200, CentreRecordOut)
 @blp.alt_response(404, response="NotFound")
 def centre_record(centre_id: int):
     """The centre's inspection record: a summary for parents, the full lists for staff."""

@@ -303,6 +303,19 @@ class NoticeResponseOut(Schema):
     reviewed_at = fields.DateTime(allow_none=True)
     accepted = fields.Boolean(allow_none=True)
     review_note = fields.String(allow_none=True)
+    reviewer_id = fields.Integer(allow_none=True)
+    review_mode = fields.Function(
+        lambda r: r.review_mode.value if r.review_mode else None,
+        metadata={
+            "type": "string",
+            "nullable": True,
+            "enum": [*(m.value for m in ReviewMode), None],
+            "description": "本轮复查方式：on_site 现场 / live_video 视频（未复查为空）",
+        },
+    )
+    review_snapshot_id = fields.Integer(
+        allow_none=True, metadata={"description": "本轮复查留存的抓拍照片"}
+    )
     photos = fields.List(fields.Nested(AttachmentOut))
 
 
@@ -339,8 +352,16 @@ class NoticeOut(Schema):
     acknowledged_at = fields.DateTime(allow_none=True)
     responded_at = fields.DateTime(allow_none=True)
     closed_at = fields.DateTime(allow_none=True)
-    review_mode = fields.Function(lambda n: n.review_mode.value if n.review_mode else None)
-    review_snapshot_id = fields.Integer(allow_none=True)
+    review_mode = fields.Function(
+        lambda n: n.review_mode.value if n.review_mode else None,
+        metadata={"description": "最近一次复查的方式（各轮见 responses）"},
+    )
+    review_snapshot_id = fields.Integer(
+        allow_none=True, metadata={"description": "最近一次复查的抓拍照片"}
+    )
+    onsite_required = fields.Boolean(
+        metadata={"description": "逾期上报后须现场复查（不能视频复查）"}
+    )
     findings = fields.List(fields.Nested(FindingOut))
 
 
@@ -401,3 +422,111 @@ class WatchOut(Schema):
 class SnapshotIn(StrictSchema):
     reason = fields.Enum(SnapshotReason, by_value=True, load_default=SnapshotReason.MANUAL)
     patrol_id = RowId(load_default=None, allow_none=True)
+
+
+# --- the centre's inspection record (app/services/centres.py: record_of) ----------------------
+
+ISO_TIME = {"format": "date-time"}
+
+
+def _time(**kwargs) -> fields.String:  # type: ignore[no-untyped-def]
+    """A timestamp the service has already written as ISO 8601."""
+    return fields.String(metadata={**ISO_TIME, **kwargs.pop("metadata", {})}, **kwargs)
+
+
+class RecordLastPatrolOut(Schema):
+    ended_at = _time(allow_none=True)
+    mode = fields.String()
+    findings = fields.Integer(metadata={"description": "发现的问题数"})
+    result = fields.String(metadata={"example": "发现 1 个问题"})
+
+
+class RecordNoticeCountsOut(Schema):
+    open = fields.Integer(metadata={"description": "未办结的整改通知数"})
+    overdue = fields.Integer(metadata={"description": "逾期（含已上报）的整改通知数"})
+    verified = fields.Integer(metadata={"description": "复查通过的整改通知数"})
+
+
+class RecordPatrolOut(Schema):
+    id = fields.Integer()
+    started_at = _time()
+    ended_at = _time(allow_none=True)
+    mode = fields.String()
+    findings = fields.Integer()
+
+
+class RecordFindingOut(Schema):
+    id = fields.Integer()
+    category = fields.String()
+    severity = fields.String()
+    description = fields.String()
+    area_id = fields.Integer(allow_none=True)
+    recorded_at = _time()
+    snapshot_ids = fields.List(fields.Integer())
+
+
+class RecordEventOut(Schema):
+    actor_id = fields.Integer(allow_none=True)
+    actor = fields.String(metadata={"description": "操作人姓名（系统自动为“系统”）"})
+    at = _time()
+    from_status = fields.String(allow_none=True)
+    to_status = fields.String()
+    reason = fields.String(allow_none=True)
+
+
+class RecordResponseOut(Schema):
+    round = fields.Integer()
+    author = fields.String()
+    text = fields.String()
+    submitted_at = _time()
+    photo_ids = fields.List(fields.Integer())
+    reviewed_at = _time(allow_none=True)
+    reviewer = fields.String(allow_none=True)
+    accepted = fields.Boolean(allow_none=True)
+    review_note = fields.String(allow_none=True)
+    review_mode = fields.String(
+        allow_none=True, metadata={"enum": [*(m.value for m in ReviewMode), None]}
+    )
+    review_snapshot_id = fields.Integer(allow_none=True)
+
+
+class RecordFollowUpOut(Schema):
+    kind = fields.String()
+    happened_at = _time()
+    contact = fields.String()
+    outcome = fields.String()
+    recorded_by = fields.String()
+
+
+class RecordNoticeOut(Schema):
+    id = fields.Integer()
+    number = fields.String(allow_none=True)
+    status = fields.String()
+    status_label = fields.String()
+    deadline = fields.String(allow_none=True, metadata={"format": "date"})
+    issued_at = _time(allow_none=True)
+    closed_at = _time(allow_none=True)
+    onsite_required = fields.Boolean()
+    findings = fields.List(fields.Nested(RecordFindingOut))
+    history = fields.List(fields.Nested(RecordEventOut))
+    responses = fields.List(fields.Nested(RecordResponseOut))
+    follow_ups = fields.List(fields.Nested(RecordFollowUpOut))
+
+
+class CentreRecordOut(Schema):
+    """A centre's inspection record. Parents get the summary only; staff in scope also get
+    `patrols` and `notice_list` (each notice with its findings, history, answers and
+    follow-ups)."""
+
+    centre_id = fields.Integer()
+    centre_name = fields.String()
+    status = fields.String()
+    last_patrol = fields.Nested(RecordLastPatrolOut, allow_none=True)
+    notices = fields.Nested(RecordNoticeCountsOut)
+    patrols = fields.List(
+        fields.Nested(RecordPatrolOut), metadata={"description": "最近 50 次巡查（家长不可见）"}
+    )
+    notice_list = fields.List(
+        fields.Nested(RecordNoticeOut),
+        metadata={"description": "最近 100 份整改通知及其全部经过（家长不可见）"},
+    )

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -75,8 +76,11 @@ class RectificationNotice(Base):
     acknowledged_at: Mapped[datetime | None]
     responded_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
+    # The latest review; each round's own evidence stays on its `NoticeResponse`.
     review_mode: Mapped[ReviewMode | None] = mapped_column(str_enum(ReviewMode, "review_mode"))
     review_snapshot_id: Mapped[int | None] = mapped_column(ForeignKey("snapshots.id"))
+    # Set when the notice is escalated (逾期上报): from then on a review must be made on site.
+    onsite_required: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     findings: Mapped[list[Finding]] = relationship(secondary=notice_findings)
     history: Mapped[list[NoticeEvent]] = relationship(
@@ -131,6 +135,10 @@ class NoticeResponse(Base):
     reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     accepted: Mapped[bool | None]
     review_note: Mapped[str | None] = mapped_column(Text)
+    # How this round was reviewed and the snapshot taken as evidence, kept per round so a
+    # later review does not overwrite an earlier one's evidence.
+    review_mode: Mapped[ReviewMode | None] = mapped_column(str_enum(ReviewMode, "review_mode"))
+    review_snapshot_id: Mapped[int | None] = mapped_column(ForeignKey("snapshots.id"))
 
     notice: Mapped[RectificationNotice] = relationship(back_populates="responses")
     photos: Mapped[list[Attachment]] = relationship(order_by="Attachment.id")  # noqa: F821

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, str_enum, utcnow
@@ -73,6 +73,10 @@ class User(Base):
     agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"))
     centre_id: Mapped[int | None] = mapped_column(ForeignKey("centres.id"))
     is_active: Mapped[bool] = mapped_column(default=True)
+    # An inspector who leads the agency's work (科室负责人): told when a notice is escalated, so
+    # an on-site visit gets arranged. An agency may have several; the flag means nothing for
+    # other roles (services only read it for inspectors).
+    is_supervisor: Mapped[bool] = mapped_column(default=False, server_default=false())
     failed_logins: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -28,8 +28,11 @@ class Patrol(Base):
     ended_at: Mapped[datetime | None]
     summary: Mapped[str] = mapped_column(Text, default="")
 
-    area_checks: Mapped[list[PatrolAreaCheck]] = relationship(back_populates="patrol")
-    findings: Mapped[list[Finding]] = relationship(back_populates="patrol")
+    # In the order they were recorded, so the exported log and the PDF read the same each time.
+    area_checks: Mapped[list[PatrolAreaCheck]] = relationship(
+        back_populates="patrol", order_by="PatrolAreaCheck.id"
+    )
+    findings: Mapped[list[Finding]] = relationship(back_populates="patrol", order_by="Finding.id")
     # What the inspector captured during the patrol (read here; written by the snapshot
     # service, which sets Snapshot.patrol_id).
     snapshots: Mapped[list[Snapshot]] = relationship(order_by="Snapshot.id", viewonly=True)

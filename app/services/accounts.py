@@ -1,11 +1,11 @@
-"""Creating accounts (admin CLI, demo data)."""
+"""Creating accounts and marking agency supervisors (admin CLI, demo data)."""
 
 from __future__ import annotations
 
 from flask import current_app
 from sqlalchemy import select
 
-from app.errors import Conflict, Forbidden, Unprocessable
+from app.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.extensions import db
 from app.models import Role, User
 from app.services import audit
@@ -52,3 +52,17 @@ def create_admin(username: str, password: str) -> User:
         return add_staff_user(
             username=username, password=password, role=Role.ADMIN, display_name="系统管理员"
         )
+
+
+def set_supervisor(username: str, on: bool = True) -> User:
+    """Mark (or unmark) an inspector as a supervisor of their agency: supervisors are told
+    when a notice is escalated and an on-site visit is needed (app/services/notices.py)."""
+    with transaction():
+        user = db.session.scalar(select(User).where(User.username == username))
+        if user is None:
+            raise NotFound(f"找不到用户 {username}")
+        if user.role is not Role.INSPECTOR:
+            raise Unprocessable("只有监管人员可以设为负责人", field="username")
+        user.is_supervisor = on
+        audit.record("user.supervisor_set", object_type="user", object_id=user.id, is_supervisor=on)
+    return user

@@ -11,7 +11,19 @@ from sqlalchemy.orm import selectinload
 
 from app.errors import Unprocessable
 from app.extensions import db
-from app.models import Camera, Centre, KitchenArea, MealWindow, Role, User
+from app.models import (
+    Camera,
+    Centre,
+    Finding,
+    KitchenArea,
+    MealWindow,
+    NoticeResponse,
+    NoticeStatus,
+    Patrol,
+    RectificationNotice,
+    Role,
+    User,
+)
 from app.services import audit
 from app.services.base import publish, transaction
 from app.services.scope import Access, require_centre, visible_centre_ids
@@ -173,15 +185,13 @@ def set_meal_windows(user: User, centre_id: int, windows: list[MealWindowInput])
 def centre_record(user: User, centre_id: int) -> dict:
     """What a centre's inspection record shows. Parents get the summary the design promises
     (last patrol and its result, open / overdue / verified notice counts); staff in scope get
-    the lists as well."""
+    the patrols as well, and every notice with everything that happened to it."""
     return record_of(user, require_centre(user, centre_id, Access.READ))
 
 
 def record_of(user: User, centre: Centre) -> dict:
     """`centre_record` for a centre the caller already has from `require_centre` (no second
     scope check)."""
-    from app.models import NoticeStatus, Patrol, RectificationNotice
-
     last_patrol = db.session.scalar(
         select(Patrol)
         .where(Patrol.centre_id == centre.id, Patrol.ended_at.is_not(None))
@@ -239,16 +249,112 @@ def record_of(user: User, centre: Centre) -> dict:
                 .limit(50)
             )
         ]
-        notices = select(RectificationNotice).where(RectificationNotice.centre_id == centre.id)
+        notices = (
+            select(RectificationNotice)
+            .where(RectificationNotice.centre_id == centre.id)
+            .options(
+                selectinload(RectificationNotice.history),
+                selectinload(RectificationNotice.findings).selectinload(Finding.snapshots),
+                selectinload(RectificationNotice.responses).selectinload(NoticeResponse.photos),
+                selectinload(RectificationNotice.follow_ups),
+            )
+        )
         if user.role is Role.OPERATOR:
-            notices = notices.where(RectificationNotice.status != NoticeStatus.DRAFT)
-        record["notice_list"] = [
-            {
-                "id": n.id,
-                "number": n.number,
-                "status": n.status.value,
-                "deadline": n.deadline.isoformat() if n.deadline else None,
-            }
-            for n in db.session.scalars(notices.order_by(RectificationNotice.id.desc()).limit(100))
-        ]
+            # As in app/services/notices.py: a notice never issued is not the operator's.
+            notices = notices.where(RectificationNotice.issued_at.is_not(None))
+        rows = list(db.session.scalars(notices.order_by(RectificationNotice.id.desc()).limit(100)))
+        record["notice_list"] = _notice_details(rows)
     return record
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _notice_details(notices: list[RectificationNotice]) -> list[dict]:
+    """Each notice with everything that happened to it: its findings, the history (who, when,
+    from, to, why), the operator's answers and their reviews, and the follow-ups."""
+    from app.services.notices import STATUS_LABELS
+
+    people = {
+        user_id
+        for n in notices
+        for user_id in (
+            [e.actor_id for e in n.history]
+            + [r.author_id for r in n.responses]
+            + [r.reviewer_id for r in n.responses]
+            + [x.recorded_by_id for x in n.follow_ups]
+        )
+        if user_id is not None
+    }
+    names = dict(
+        db.session.execute(select(User.id, User.display_name).where(User.id.in_(people))).all()
+        if people
+        else []
+    )
+
+    def who(user_id: int | None) -> str:
+        return "系统" if user_id is None else names.get(user_id, "—")
+
+    return [
+        {
+            "id": n.id,
+            "number": n.number,
+            "status": n.status.value,
+            "status_label": STATUS_LABELS[n.status],
+            "deadline": n.deadline.isoformat() if n.deadline else None,
+            "issued_at": _iso(n.issued_at),
+            "closed_at": _iso(n.closed_at),
+            "onsite_required": n.onsite_required,
+            "findings": [
+                {
+                    "id": f.id,
+                    "category": f.category.value,
+                    "severity": f.severity.value,
+                    "description": f.description,
+                    "area_id": f.area_id,
+                    "recorded_at": _iso(f.recorded_at),
+                    "snapshot_ids": [s.id for s in f.snapshots],
+                }
+                for f in n.findings
+            ],
+            "history": [
+                {
+                    "actor_id": e.actor_id,
+                    "actor": who(e.actor_id),
+                    "at": _iso(e.at),
+                    "from_status": e.from_status.value if e.from_status else None,
+                    "to_status": e.to_status.value,
+                    "reason": e.reason,
+                }
+                for e in n.history
+            ],
+            "responses": [
+                {
+                    "round": r.round,
+                    "author": who(r.author_id),
+                    "text": r.text,
+                    "submitted_at": _iso(r.submitted_at),
+                    "photo_ids": [a.id for a in r.photos],
+                    "reviewed_at": _iso(r.reviewed_at),
+                    "reviewer": who(r.reviewer_id) if r.reviewer_id else None,
+                    "accepted": r.accepted,
+                    "review_note": r.review_note,
+                    "review_mode": r.review_mode.value if r.review_mode else None,
+                    "review_snapshot_id": r.review_snapshot_id,
+                }
+                for r in n.responses
+            ],
+            "follow_ups": [
+                {
+                    "kind": x.kind.value,
+                    "happened_at": _iso(x.happened_at),
+                    "contact": x.contact,
+                    "outcome": x.outcome,
+                    "recorded_by": who(x.recorded_by_id),
+                }
+                for x in n.follow_ups
+            ],
+        }
+        for n in notices
+    ]

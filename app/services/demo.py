@@ -180,6 +180,17 @@ def seed_demo(password: str) -> list[DemoLogin]:
             agency_id=education.id,
         )
         logins.append(DemoLogin(edu.username or "", Role.INSPECTOR, edu.display_name))
+        # The market bureau's section chief: told when a notice is escalated (on-site visit).
+        chief = add_staff_user(
+            username="supervisor",
+            password=password,
+            role=Role.INSPECTOR,
+            display_name="赵科长（市场监管局，负责人）",
+            agency_id=market.id,
+            phone="13800000000",
+        )
+        chief.is_supervisor = True
+        logins.append(DemoLogin(chief.username or "", Role.INSPECTOR, chief.display_name))
         invite = InviteCode(
             centre_id=centres[0].id,
             code=DEMO_INVITE_CODE,

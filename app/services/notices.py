@@ -135,9 +135,15 @@ def get_notice(user: User, notice_id: int, access: Access = Access.READ) -> Rect
     require_centre(user, notice.centre_id, access)
     if user.role is Role.PARENT:
         raise Forbidden("家长不能查看整改通知详情", reason="role")
-    if user.role is Role.OPERATOR and notice.status is S.DRAFT:
+    if user.role is Role.OPERATOR and not served(notice):
         raise NotFound("找不到该整改通知")
     return notice
+
+
+def served(notice: RectificationNotice) -> bool:
+    """Whether the operator was ever given the notice: a draft, or a draft withdrawn before
+    it was issued, does not exist for them."""
+    return notice.issued_at is not None
 
 
 def list_notices(
@@ -147,14 +153,15 @@ def list_notices(
     *,
     with_findings: bool = False,
 ) -> list[RectificationNotice]:
-    """Operators: their centre's notices (no drafts); inspectors: their agency's; admins: all.
+    """Operators: their centre's notices once issued; inspectors: their agency's; admins: all.
     Open ones first. `with_findings` loads each notice's findings and their snapshots with
     the list (two queries for the whole list) for a view that shows them: touched one by
     one they would cost two queries per notice."""
     query = select(RectificationNotice)
     if user.role is Role.OPERATOR:
         query = query.where(
-            RectificationNotice.centre_id == user.centre_id, RectificationNotice.status != S.DRAFT
+            RectificationNotice.centre_id == user.centre_id,
+            RectificationNotice.issued_at.is_not(None),
         )
     elif user.role is Role.INSPECTOR:
         query = query.where(RectificationNotice.agency_id == user.agency_id)
@@ -194,17 +201,25 @@ def response_photo(user: User, notice_id: int, attachment_id: int) -> Attachment
 # --- the state machine ---------------------------------------------------------------------
 
 
+def _require_actor(notice: RectificationNotice, actor: User, roles: frozenset[Role]) -> None:
+    """Who may act on this notice at all: the role, the centre in scope, the issuing agency.
+    A notice never issued does not exist for the operator (as when reading it)."""
+    if actor.role not in roles:
+        raise Forbidden("您的角色不能执行此操作", reason="role")
+    if actor.role is Role.INSPECTOR:
+        require_centre(actor, notice.centre_id, Access.REGULATE)
+        if actor.agency_id != notice.agency_id:
+            raise Forbidden("该整改通知由其他单位下发", reason="other_agency")
+    elif actor.role is Role.OPERATOR:
+        require_centre(actor, notice.centre_id, Access.MANAGE)
+        if not served(notice):
+            raise NotFound("找不到该整改通知")
+
+
 def _check(notice: RectificationNotice, action: str, actor: User | None) -> NoticeStatus:
     sources, target, roles = TRANSITIONS[action]
     if actor is not None:
-        if actor.role not in roles:
-            raise Forbidden("您的角色不能执行此操作", reason="role")
-        if actor.role is Role.INSPECTOR:
-            require_centre(actor, notice.centre_id, Access.REGULATE)
-            if actor.agency_id != notice.agency_id:
-                raise Forbidden("该整改通知由其他单位下发", reason="other_agency")
-        elif actor.role is Role.OPERATOR:
-            require_centre(actor, notice.centre_id, Access.MANAGE)
+        _require_actor(notice, actor, roles)
     if notice.status not in sources:
         raise Conflict(
             f"整改通知当前为“{STATUS_LABELS[notice.status]}”，不能执行此操作",
@@ -237,8 +252,13 @@ def _tell(
     operators: bool = False,
     issuer: bool = False,
     groups: bool = False,
+    supervisors: bool = False,
 ) -> None:
-    """Outbox rows for the people concerned, and a realtime event after commit."""
+    """Outbox rows for the people concerned, and a realtime event after commit.
+
+    Supervisors are told in WeCom when they are bound there; the others are named (@) in the
+    agency's group-robot message — or, when the agency has no group robot, reached on their own
+    chat channel if they have one."""
     payload = {
         "notice_id": notice.id,
         "number": notice.number,
@@ -249,17 +269,35 @@ def _tell(
         "reason": event.reason,
     }
     key = f"{name}:{notice.id}:{event.id}"
+    # Regulators read the same event with their own next step (bots/render.py).
+    for_regulators = {**payload, "audience": "regulator"}
     if operators:
         for user in outbox.operators_of(notice.centre_id):
             outbox.notify_user(user, name, key, payload)
     if issuer:
         issuer_user = db.session.get(User, notice.issuer_id)
         if issuer_user is not None:
-            outbox.notify_user(issuer_user, name, key, payload)
+            outbox.notify_user(issuer_user, name, key, for_regulators)
+    to_mention: list[User] = []
+    if supervisors:
+        for supervisor in outbox.supervisors_of(notice.agency_id):
+            if supervisor.wecom_userid:
+                outbox.notify_user(supervisor, name, key, for_regulators)
+            else:
+                to_mention.append(supervisor)
+    group_rows = []
     if groups:
         agency = db.session.get(Agency, notice.agency_id)
         if agency is not None:
-            outbox.notify_agency_groups(agency, name, key, payload)
+            group_payload = dict(payload)
+            if to_mention:
+                group_payload["mention"] = [
+                    {"name": u.display_name, "mobile": u.phone} for u in to_mention
+                ]
+            group_rows = outbox.notify_agency_groups(agency, name, key, group_payload)
+    if not group_rows:
+        for supervisor in to_mention:
+            outbox.notify_user(supervisor, name, key, for_regulators)
     publish(name, agency_id=notice.agency_id, **payload)
 
 
@@ -466,6 +504,10 @@ def _review(
     with transaction():
         notice = _lock(notice_id)
         target = _check(notice, action, inspector)
+        if notice.onsite_required and review.mode is not ReviewMode.ON_SITE:
+            raise Unprocessable(
+                "该整改通知逾期未整改已上报，须现场复查，不能通过视频复查", field="mode"
+            )
         if review.snapshot_id is not None:
             snapshot = db.session.get(Snapshot, review.snapshot_id)
             if (
@@ -485,6 +527,8 @@ def _review(
             response.reviewed_at, response.reviewer_id = now, inspector.id
             response.accepted = action == "verify"
             response.review_note = (reason or review.note).strip() or None
+            response.review_mode = review.mode
+            response.review_snapshot_id = review.snapshot_id
         notice.review_mode = review.mode
         notice.review_snapshot_id = review.snapshot_id
         if action == "verify":
@@ -521,12 +565,11 @@ def add_follow_up(inspector: User, notice_id: int, data: FollowUpInput) -> Follo
         raise Unprocessable("跟进时间不能晚于现在", field="happened_at")
     with transaction():
         notice = _lock(notice_id)
-        if inspector.role is not Role.INSPECTOR:
-            raise Forbidden("只有监管人员可以记录跟进", reason="role")
-        require_centre(inspector, notice.centre_id, Access.REGULATE)
+        _require_actor(notice, inspector, frozenset({Role.INSPECTOR}))
         if notice.status in (S.DRAFT, S.WITHDRAWN):
             raise Conflict(
-                "整改通知尚未下发或已撤回，不能记录跟进", current_status=notice.status.value
+                f"整改通知当前为“{STATUS_LABELS[notice.status]}”，尚未下发或已撤回，不能记录跟进",
+                current_status=notice.status.value,
             )
         follow_up = FollowUp(
             notice_id=notice.id,
@@ -581,8 +624,9 @@ def mark_overdue(now: dt.datetime | None = None) -> list[int]:
 
 
 def escalate_overdue(now: dt.datetime | None = None) -> list[int]:
-    """Escalate notices overdue for longer than the grace period: the agency's group is told and
-    an on-site visit is required. Idempotent like `mark_overdue`."""
+    """Escalate notices overdue for longer than the grace period: an on-site visit is required
+    from then on (`onsite_required`), and the operators, the issuer, the agency's groups and its
+    supervisors are told. Idempotent like `mark_overdue`."""
     today = local_today(now)
     grace = dt.timedelta(days=current_app.config["ESCALATION_GRACE_DAYS"])
     moved = []
@@ -604,7 +648,16 @@ def escalate_overdue(now: dt.datetime | None = None) -> list[int]:
                 or notice.deadline >= today - grace
             ):
                 continue
+            notice.onsite_required = True
             event = _move(notice, S.ESCALATED, None, "逾期未整改，已上报并需现场核查")
-            _tell(notice, event, "notice.escalated", operators=True, issuer=True, groups=True)
+            _tell(
+                notice,
+                event,
+                "notice.escalated",
+                operators=True,
+                issuer=True,
+                groups=True,
+                supervisors=True,
+            )
             moved.append(notice.id)
     return moved

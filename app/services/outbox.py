@@ -83,6 +83,22 @@ def operators_of(centre_id: int) -> list[User]:
     )
 
 
+def supervisors_of(agency_id: int) -> list[User]:
+    """The agency's supervisors (inspectors flagged `is_supervisor`), active ones only."""
+    return list(
+        db.session.scalars(
+            select(User)
+            .where(
+                User.role == Role.INSPECTOR,
+                User.agency_id == agency_id,
+                User.is_supervisor.is_(True),
+                User.is_active.is_(True),
+            )
+            .order_by(User.id)
+        )
+    )
+
+
 def _add(row: Notification) -> Notification | None:
     """Add unless a row with the same idempotency key is already there."""
     exists = db.session.scalar(

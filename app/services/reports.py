@@ -28,6 +28,7 @@ from app.models import (
     Patrol,
     RectificationNotice,
     Severity,
+    Snapshot,
     User,
 )
 
@@ -53,13 +54,28 @@ SEVERITY_LABELS = {
 }
 
 
+class MissingFont(RuntimeError):
+    """No embeddable CJK font: the documents would depend on the reader's fonts."""
+
+
 @cache
 def _font() -> str:
+    """The CJK font every document is set in, embedded (subset) in the PDF.
+
+    Without it a notice would print only where the viewer happens to have Adobe's Chinese
+    fonts (the STSong-Light CID fallback is not embedded). Under test that is an error; in
+    production the document is still produced, and the missing package is logged as an error."""
     for path in FONT_CANDIDATES:
         if Path(path).exists():
             pdfmetrics.registerFont(TTFont("BKChinese", path, subfontIndex=0))
             return "BKChinese"
-    # Without an embeddable font the viewer supplies one (Adobe's CID fallback).
+    problem = (
+        "no embeddable CJK font for PDF documents: install the Debian package fonts-wqy-zenhei"
+        f" (looked for {', '.join(FONT_CANDIDATES)})"
+    )
+    if current_app.testing:
+        raise MissingFont(problem)
+    current_app.logger.error("%s; falling back to the non-embedded STSong-Light", problem)
     pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
     return "STSong-Light"
 
@@ -121,6 +137,20 @@ def _snapshot_image(path: str) -> Image | None:
     return image
 
 
+def _snapshot_story(snapshot: Snapshot, style: ParagraphStyle, label: str = "") -> list:
+    """A snapshot as evidence: the picture and when it was taken, with its fingerprint."""
+    image = _snapshot_image(snapshot.path)
+    if image is None:
+        return [_p(f"{label}抓拍照片（编号 {snapshot.id}）文件缺失", style)]
+    return [
+        image,
+        _p(
+            f"{label}抓拍时间：{_local(snapshot.taken_at)}　SHA-256：{snapshot.sha256[:16]}…",
+            style,
+        ),
+    ]
+
+
 def notice_pdf(notice: RectificationNotice) -> bytes:
     styles = _styles()
     centre = db.session.get(Centre, notice.centre_id)
@@ -147,15 +177,7 @@ def notice_pdf(notice: RectificationNotice) -> bytes:
             )
         )
         for snapshot in finding.snapshots:
-            image = _snapshot_image(snapshot.path)
-            if image is not None:
-                story += [
-                    image,
-                    _p(
-                        f"抓拍时间：{_local(snapshot.taken_at)}　SHA-256：{snapshot.sha256[:16]}…",
-                        styles["body"],
-                    ),
-                ]
+            story += _snapshot_story(snapshot, styles["body"])
     if notice.legal_basis:
         story += [_p("依据：", styles["head"]), _p(notice.legal_basis, styles["body"])]
     deadline = _date(notice.deadline)
@@ -197,14 +219,21 @@ def patrol_record_pdf(patrol: Patrol) -> bytes:
         _p("各区域检查情况：", styles["head"]),
     ]
     rows = [[_p("区域", styles["body"]), _p("结果", styles["body"]), _p("说明", styles["body"])]]
+    room_snapshots: list[tuple[str, Snapshot]] = []
     for check in patrol.area_checks:
         area = db.session.get(KitchenArea, check.area_id)
         result = "正常" if check.result.value == "ok" else "发现问题"
+        note = check.note or "—"
+        if check.snapshot_id is not None:
+            snapshot = db.session.get(Snapshot, check.snapshot_id)
+            if snapshot is not None:
+                room_snapshots.append((area.name if area else "—", snapshot))
+                note += f"（抓拍 {snapshot.id}）"
         rows.append(
             [
                 _p(area.name if area else "—", styles["body"]),
                 _p(result, styles["body"]),
-                _p(check.note or "—", styles["body"]),
+                _p(note, styles["body"]),
             ]
         )
     table = Table(rows, colWidths=[30 * mm, 30 * mm, 110 * mm])
@@ -214,6 +243,10 @@ def patrol_record_pdf(patrol: Patrol) -> bytes:
         )
     )
     story.append(table)
+    if room_snapshots:
+        story.append(_p("区域抓拍：", styles["head"]))
+        for room, snapshot in room_snapshots:
+            story += _snapshot_story(snapshot, styles["body"], f"{room}　")
     story.append(_p("发现的问题：", styles["head"]))
     if not patrol.findings:
         story.append(_p("未发现问题。", styles["body"]))
@@ -225,6 +258,8 @@ def patrol_record_pdf(patrol: Patrol) -> bytes:
                 styles["body"],
             )
         )
+        for snapshot in finding.snapshots:
+            story += _snapshot_story(snapshot, styles["body"])
     if patrol.summary:
         story += [_p("巡查小结：", styles["head"]), _p(patrol.summary, styles["body"])]
     return _build(story, f"巡查记录 XC-{patrol.id:06d}")

@@ -22,6 +22,7 @@ from app.models import (
     Finding,
     FindingCategory,
     KitchenArea,
+    NoticeResponse,
     Patrol,
     PatrolAreaCheck,
     RectificationNotice,
@@ -203,6 +204,9 @@ def purge_expired(now: datetime | None = None) -> int:
         select(PatrolAreaCheck.snapshot_id).where(PatrolAreaCheck.snapshot_id.is_not(None)),
         select(RectificationNotice.review_snapshot_id).where(
             RectificationNotice.review_snapshot_id.is_not(None)
+        ),
+        select(NoticeResponse.review_snapshot_id).where(
+            NoticeResponse.review_snapshot_id.is_not(None)
         ),
     )
     with transaction():
