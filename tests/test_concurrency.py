@@ -160,13 +160,13 @@ def test_the_legal_clocks_run_twice_at_once_move_each_late_notice_once(app):
     assert sorted((n, s.value, c) for n, s, c in steps) == sorted(
         (n, step, 1) for n in late for step in ("overdue", "escalated")
     )
-    # overdue: the operator and the issuer; escalated: those two, the supervisor and the group.
+    # overdue: the operator, the issuer and the group; escalated: those, and the supervisor.
     sent = db.session.execute(
         select(Notification.event, func.count())
         .where(Notification.event.in_(["notice.overdue", "notice.escalated"]))
         .group_by(Notification.event)
     ).all()
     assert dict(sent) == {
-        "notice.overdue": 2 * LATE_NOTICES,
+        "notice.overdue": 3 * LATE_NOTICES,
         "notice.escalated": 4 * LATE_NOTICES,
     }
