@@ -29,6 +29,20 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"database: {'postgresql' if PG_URL else 'sqlite'}"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The suite runs twice, on SQLite then on PostgreSQL. A test that never reaches the
+    database (no `migrated_database` among its fixtures, and a module that does not open
+    PostgreSQL itself) gains nothing from the second run: it runs once, on SQLite."""
+    if not PG_URL:
+        return
+    once = pytest.mark.skip(reason="does not touch the database: run once, on SQLite")
+    for item in items:
+        module = getattr(item, "module", None)
+        opens_database_itself = module is not None and hasattr(module, "PG_URL")
+        if "migrated_database" not in item.fixturenames and not opens_database_itself:
+            item.add_marker(once)
+
+
 def make_config(instance: Path, database_url: str | None, **overrides) -> TestingConfig:
     return TestingConfig(
         INSTANCE_PATH=str(instance),
