@@ -1238,3 +1238,27 @@ def test_the_periodic_clock_job_is_scheduled_and_marks_overdue(app, client, loop
     assert "逾期 1 件" in result.output
     db.session.expire_all()
     assert db.session.get(RectificationNotice, notice["id"]).status.value == "overdue"
+
+
+def test_a_technician_and_another_agency_see_only_what_is_theirs_in_the_record(client, loop):
+    """The full record is for those who read notices: a technician of the centre gets the
+    summary, like a parent; an inspector of the other agency over the centre sees issued
+    notices but not this agency's drafts."""
+    issued = issued_notice(client, loop)
+    unissued = draft(client, loop, patrol_with_finding(client, loop))
+    technician = f.technician_for(loop["centre"])
+    education = f.agency(loop["centre"].district, kind=f.AgencyKind.EDUCATION, prefix="美兰教整")
+    teacher = f.inspector_of(education)
+    db.session.commit()
+    url = f"/api/v1/centres/{loop['centre'].id}/record"
+
+    summary = client.get(url, headers=f.login(client, technician.username))
+    assert summary.status_code == 200
+    assert summary.get_json()["notices"]["open"] == 1
+    assert "notice_list" not in summary.get_json() and "patrols" not in summary.get_json()
+    assert "垃圾桶" not in summary.get_data(as_text=True)
+
+    other = client.get(url, headers=f.login(client, teacher.username)).get_json()
+    assert [n["id"] for n in other["notice_list"]] == [issued["id"]]
+    own = client.get(url, headers=loop["inspector_h"]).get_json()
+    assert {n["id"] for n in own["notice_list"]} == {issued["id"], unissued["id"]}

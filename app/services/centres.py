@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from app.errors import Unprocessable
@@ -232,7 +232,9 @@ def record_of(user: User, centre: Centre) -> dict:
             "findings": findings,
             "result": "未发现问题" if findings == 0 else f"发现 {findings} 个问题",
         }
-    if user.role is not Role.PARENT:
+    # The patrol log and every notice in full: for those who read notices (a technician, like
+    # a parent, gets the summary only).
+    if user.role in (Role.OPERATOR, Role.INSPECTOR, Role.ADMIN):
         record["patrols"] = [
             {
                 "id": p.id,
@@ -262,6 +264,14 @@ def record_of(user: User, centre: Centre) -> dict:
         if user.role is Role.OPERATOR:
             # As in app/services/notices.py: a notice never issued is not the operator's.
             notices = notices.where(RectificationNotice.issued_at.is_not(None))
+        elif user.role is Role.INSPECTOR:
+            # Another agency's drafts are that agency's own business until issued.
+            notices = notices.where(
+                or_(
+                    RectificationNotice.issued_at.is_not(None),
+                    RectificationNotice.agency_id == user.agency_id,
+                )
+            )
         rows = list(db.session.scalars(notices.order_by(RectificationNotice.id.desc()).limit(100)))
         record["notice_list"] = _notice_details(rows)
     return record
