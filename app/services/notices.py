@@ -504,7 +504,9 @@ def _review(
     with transaction():
         notice = _lock(notice_id)
         target = _check(notice, action, inspector)
-        if notice.onsite_required and review.mode is not ReviewMode.ON_SITE:
+        # Escalated: closing it needs an inspector on site; sending the answer back (seen to
+        # be wrong on video) does not.
+        if notice.onsite_required and action == "verify" and review.mode is not ReviewMode.ON_SITE:
             raise Unprocessable(
                 "该整改通知逾期未整改已上报，须现场复查，不能通过视频复查", field="mode"
             )
