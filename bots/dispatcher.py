@@ -143,18 +143,31 @@ def _send_group(
         for index, row in enumerate(rows):
             if throttled_until is not None:
                 outcome = _Outcome(row, skipped_for=throttled_until)
-            elif not lease.holds(row, rows[index:]):
+            elif not _still_held(lease, row, rows[index:]):
                 outcome = _Outcome(row, lost=True)
             else:
                 outcome = _send(registry, row, config["PUBLIC_URL"])
                 if isinstance(outcome.error, Throttled):
                     throttled_until = utcnow() + timedelta(seconds=outcome.error.retry_after)
                 delivered = delivered or outcome.error is None
-            _record(outcome, config, report)
+            try:
+                _record(outcome, config, report)
+            except Exception:  # the database hiccuped (rolled back): this row only
+                log.exception("outbox %s: result not recorded (may be sent once more)", row.id)
         if delivered:
             # The destination answered: what failed while it was away goes now, not at the end
             # of each row's backoff.
             delivery.hasten_destination((rows[0].channel, rows[0].target))
+
+
+def _still_held(lease: _Lease, row: delivery.Claimed, pending: list[delivery.Claimed]) -> bool:
+    """Whether this worker may still send the row. When the claim cannot be renewed (the
+    database is unreachable) it is not sent: its lease runs out and a worker takes it again."""
+    try:
+        return lease.holds(row, pending)
+    except Exception:  # (the service rolled its transaction back)
+        log.exception("outbox %s: claim not renewed; left for its lease to run out", row.id)
+        return False
 
 
 def _send(registry: Registry, row: delivery.Claimed, base_url: str) -> _Outcome:
@@ -222,7 +235,8 @@ def _record(outcome: _Outcome, config: Any, report: PassReport) -> None:
         report.deferred.append(row.id)
         return
     if exc is None:
-        delivery.mark_sent(row.id, row.attempt)
+        if not delivery.mark_sent(row.id, row.attempt):
+            log.warning("outbox %s: sent, but its claim had passed to another worker", row.id)
         report.sent.append(row.id)
         return
     error = f"{type(exc).__name__}: {exc}"

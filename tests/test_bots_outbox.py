@@ -691,3 +691,38 @@ def test_past_the_window_s_five_messages_a_template_goes_instead(app, client, wo
     assert {(r.status, r.attempts) for r in rows()} == {(NotificationStatus.SENT, 1)}
     custom_calls = stubs.wechat.calls_to("/cgi-bin/message/custom/send")
     assert len(custom_calls) == 6  # the sixth was refused (45047), then the template went
+
+
+def test_a_result_the_database_could_not_record_costs_that_row_only(app, world, stubs, monkeypatch):
+    """The database fails while the first message's delivery is being recorded: the other
+    messages of the same robot still go out and are recorded, and the first one, left in its
+    claim, is sent once more when its lease runs out (the documented at-most-one repeat)."""
+    from app.services import delivery
+
+    robot_rows(world["agency"], 3)
+    key = stubs.wecom_robot_key
+    real_mark_sent = delivery.mark_sent
+    first = next(r.id for r in rows() if r.channel is Channel.WECOM_ROBOT)
+    failures = iter([True])
+
+    def flaky_mark_sent(row_id: int, attempt: int) -> bool:
+        if row_id == first and next(failures, False):
+            raise OSError("database unreachable")
+        return real_mark_sent(row_id, attempt)
+
+    monkeypatch.setattr(delivery, "mark_sent", flaky_mark_sent)
+    dispatch_once(app)
+    wecom = [r for r in rows() if r.channel is Channel.WECOM_ROBOT]
+    assert len(stubs.wecom.robot_messages[key]) == 3  # the pass went on after the failure
+    assert sorted(r.status.value for r in wecom) == ["sending", "sent", "sent"]
+
+    with transaction():  # its lease runs out
+        db.session.execute(
+            update(Notification)
+            .where(Notification.status == NotificationStatus.SENDING)
+            .values(next_attempt_at=utcnow() - timedelta(seconds=1))
+        )
+    drain(app)
+    wecom = [r for r in rows() if r.channel is Channel.WECOM_ROBOT]
+    assert {r.status for r in wecom} == {NotificationStatus.SENT}
+    assert len(stubs.wecom.robot_messages[key]) == 4  # one repeat, no more
