@@ -7,25 +7,27 @@ import { $$, html, render } from "./ui.js";
 
 // Returns `load(root)`: fills every img[data-api-src] under root (once per address per page).
 export function authImages(ctx) {
+  // address → the promise of its object URL: two <img> of one picture share one download.
   const urls = new Map();
   ctx.cleanup(() => {
-    for (const url of urls.values()) URL.revokeObjectURL(url);
+    for (const pending of urls.values()) pending.then((url) => URL.revokeObjectURL(url), () => {});
     urls.clear();
     document.querySelector(".bk-gallery")?.remove();
   });
+  const objectUrl = (address) => {
+    if (!urls.has(address)) {
+      const pending = api(address, { blob: true }).then((blob) => URL.createObjectURL(blob));
+      pending.catch(() => urls.delete(address)); // tried again on the next draw
+      urls.set(address, pending);
+    }
+    return urls.get(address);
+  };
   return (root) =>
     Promise.all(
       $$(root, "img[data-api-src]").map(async (img) => {
-        const address = img.dataset.apiSrc;
         try {
-          let url = urls.get(address);
-          if (!url) {
-            const blob = await api(address, { blob: true });
-            if (!ctx.current) return;
-            url = URL.createObjectURL(blob);
-            urls.set(address, url);
-          }
-          img.src = url;
+          const url = await objectUrl(img.dataset.apiSrc);
+          if (ctx.current) img.src = url;
         } catch {
           img.classList.add("bk-photo_failed"); // a picture that cannot load stays a grey box
         }

@@ -2,6 +2,7 @@
 // the live kitchen during meal windows, and reporting a concern and following what became of it.
 
 import { api, getSession } from "../api.js";
+import { authImages, galleryClick } from "../images.js";
 import { photoPicker } from "../photos.js";
 import { LivePlayer } from "../player.js";
 import { subscribe } from "../realtime.js";
@@ -188,54 +189,12 @@ function snapshotList(page) {
       ? html`<div class="bk-snapshots">
           ${shots.slice(0, 10).map(
             (s) => html`<figure class="bk-snapshot" data-snapshot="${s.id}">
-              <img class="bk-snapshot__img" data-snapshot-img="${s.id}" alt="${s.area_name} ${formatTime(s.taken_at)} 抓拍">
+              <img class="bk-snapshot__img" data-snapshot-img="${s.id}" data-api-src="/api/v1/snapshots/${s.id}/image" alt="${s.area_name} ${formatTime(s.taken_at)} 抓拍">
               <figcaption class="bk-snapshot__caption">${s.area_name} · ${formatTime(s.taken_at)}</figcaption>
             </figure>`,
           )}
         </div>`
       : html`<div class="bk-snapshots-empty">${emptyState("今天还没有抓拍", "监管人员巡查或定时抓拍后，画面会显示在这里")}</div>`}`;
-}
-
-function snapshotImages(ctx) {
-  const urls = new Map(); // snapshot id → object URL, kept across the page's redraws
-  ctx.cleanup(() => {
-    for (const url of urls.values()) URL.revokeObjectURL(url);
-    urls.clear();
-    document.querySelector(".bk-gallery")?.remove();
-  });
-  ctx.listen(ctx.view, "click", (event) => {
-    const img = event.target.closest("img[data-snapshot-img]");
-    if (!img?.src) return;
-    const gallery = document.createElement("div");
-    gallery.className = "weui-gallery bk-gallery";
-    gallery.setAttribute("role", "dialog");
-    gallery.setAttribute("aria-label", img.alt);
-    render(
-      gallery,
-      html`<span class="weui-gallery__img" style="background-image:url(${img.src})"></span>
-        <div class="weui-gallery__opr"><a role="button" href="javascript:" class="bk-gallery__close">关闭</a></div>`,
-    );
-    gallery.addEventListener("click", () => gallery.remove());
-    document.body.append(gallery);
-  });
-  return () =>
-    Promise.all(
-      $$(ctx.view, "img[data-snapshot-img]").map(async (img) => {
-        const id = img.dataset.snapshotImg;
-        try {
-          let url = urls.get(id);
-          if (!url) {
-            const blob = await api(`/api/v1/snapshots/${id}/image`, { blob: true });
-            if (!ctx.current) return;
-            url = URL.createObjectURL(blob);
-            urls.set(id, url);
-          }
-          img.src = url;
-        } catch {
-          /* a picture that cannot load (cleaned up meanwhile) stays a grey box */
-        }
-      }),
-    );
 }
 
 export async function centrePage(ctx) {
@@ -258,10 +217,16 @@ export async function centrePage(ctx) {
       </div>
     </div>`;
   };
-  const showImages = snapshotImages(ctx);
-  const load = () => loadInto(ctx.view, () => api(`/api/v1/parent/centres/${centreId}`), draw);
-  await load();
-  showImages();
+  // Today's snapshots: fetched with the token, kept across redraws, a tap opens one full size.
+  const loadImages = authImages(ctx);
+  const showImages = () => loadImages(ctx.view);
+  ctx.listen(ctx.view, "click", galleryClick);
+  // Every draw (the first load, a retry after an error, a live update) shows its pictures.
+  const drawWithImages = (page) => {
+    setTimeout(showImages);
+    return draw(page);
+  };
+  await loadInto(ctx.view, () => api(`/api/v1/parent/centres/${centreId}`), drawWithImages);
   // Camera status and snapshots of this centre arrive live; the window opening is a minute tick.
   let pending = null;
   const reload = () => {
@@ -272,8 +237,7 @@ export async function centrePage(ctx) {
         api(`/api/v1/parent/centres/${centreId}`)
           .then((page) => {
             if (!ctx.current) return;
-            render(ctx.view, draw(page));
-            showImages();
+            render(ctx.view, drawWithImages(page));
           })
           .catch(() => {}),
       300,
