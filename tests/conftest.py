@@ -39,8 +39,29 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         module = getattr(item, "module", None)
         opens_database_itself = module is not None and hasattr(module, "PG_URL")
-        if "migrated_database" not in item.fixturenames and not opens_database_itself:
+        if not opens_database_itself and not _needs("migrated_database", item):
             item.add_marker(once)
+
+
+def _needs(fixture: str, item: pytest.Item) -> bool:
+    """Whether the item's fixtures reach `fixture`, through every definition of each name: a
+    fixture that overrides another of its name (`app_config(app_config, stubs)`) hides the
+    overridden one's arguments from `item.fixturenames`."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return True  # not a plain test function: assume it does
+    seen: set[str] = set()
+    waiting = list(item.fixturenames)
+    while waiting:
+        name = waiting.pop()
+        if name == fixture:
+            return True
+        if name in seen:
+            continue
+        seen.add(name)
+        for definition in info.name2fixturedefs.get(name, ()):
+            waiting.extend(definition.argnames)
+    return False
 
 
 def make_config(instance: Path, database_url: str | None, **overrides) -> TestingConfig:
